@@ -1,0 +1,266 @@
+//! Covenants (convenanten) between organisations: parties, validity and grants; their structural
+//! validation against the field catalogue; parsing from TOML or JSON.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::FieldCatalogue;
+use crate::ids::{CovenantId, FieldName, Oin, Purpose};
+
+/// The role a party plays in a covenant (informational; grants say who may do what).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartyRole {
+    Source,
+    Recipient,
+    SourceAndRecipient,
+    Observer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    pub oin: Oin,
+    pub name: String,
+    pub role: PartyRole,
+}
+
+/// The GDPR art. 6 basis a grant relies on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LegalBasis {
+    Consent,
+    LegalObligation,
+    PublicTask,
+}
+
+impl LegalBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent",
+            LegalBasis::LegalObligation => "legal-obligation",
+            LegalBasis::PublicTask => "public-task",
+        }
+    }
+}
+
+impl fmt::Display for LegalBasis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one source may hand to which recipients, for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    pub purpose: Purpose,
+    pub source: Oin,
+    pub recipients: Vec<Oin>,
+    pub fields: Vec<FieldName>,
+    pub legal_basis: LegalBasis,
+    pub basis_text: String,
+    pub consent_required: bool,
+    #[serde(default)]
+    pub special_categories: bool,
+    pub retention_days: u32,
+}
+
+/// One version of a covenant document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Covenant {
+    pub id: CovenantId,
+    pub version: u32,
+    pub title: String,
+    pub region: String,
+    pub parties: Vec<Party>,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub grants: Vec<Grant>,
+}
+
+/// One thing wrong with a covenant, located by a JSON-pointer-like path (`grants[0].fields[2]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovenantProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for CovenantProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// The document format a covenant file is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFormat {
+    Json,
+    Toml,
+}
+
+impl DocumentFormat {
+    /// Guess from a file name: `.toml` is TOML, everything else JSON.
+    pub fn from_file_name(name: &str) -> Self {
+        if name.to_ascii_lowercase().ends_with(".toml") {
+            DocumentFormat::Toml
+        } else {
+            DocumentFormat::Json
+        }
+    }
+}
+
+/// Why a covenant document could not be parsed into a [`Covenant`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl Covenant {
+    /// Parse a covenant document. Errors name the offending key path where the parser knows it.
+    pub fn parse(text: &str, format: DocumentFormat) -> Result<Self, ParseError> {
+        let located = |path: String, msg: String| {
+            if path.is_empty() || path == "." {
+                ParseError(msg)
+            } else {
+                ParseError(format!("{path}: {msg}"))
+            }
+        };
+        match format {
+            DocumentFormat::Json => {
+                let de = &mut serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize(de)
+                    .map_err(|e| located(e.path().to_string(), e.into_inner().to_string()))
+            }
+            DocumentFormat::Toml => {
+                let de = toml::Deserializer::parse(text).map_err(|e| ParseError(e.to_string()))?;
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    located(e.path().to_string(), e.into_inner().message().to_string())
+                })
+            }
+        }
+    }
+
+    pub fn party(&self, oin: &Oin) -> Option<&Party> {
+        self.parties.iter().find(|p| &p.oin == oin)
+    }
+
+    pub fn is_party(&self, oin: &Oin) -> bool {
+        self.party(oin).is_some()
+    }
+
+    /// Whether `date` lies within `valid_from..=valid_until`.
+    pub fn in_validity(&self, date: NaiveDate) -> bool {
+        self.valid_from <= date && date <= self.valid_until
+    }
+
+    /// Structural checks against the catalogue. An empty result means the covenant is valid.
+    pub fn validate(&self, catalogue: &FieldCatalogue) -> Vec<CovenantProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |path: String, message: String| {
+            problems.push(CovenantProblem { path, message })
+        };
+        if self.version == 0 {
+            problem("version".into(), "must be 1 or higher".into());
+        }
+        if self.title.trim().is_empty() {
+            problem("title".into(), "must not be empty".into());
+        }
+        if self.parties.len() < 2 {
+            problem("parties".into(), "a covenant needs at least two parties".into());
+        }
+        let mut seen = BTreeSet::new();
+        for (i, p) in self.parties.iter().enumerate() {
+            if !seen.insert(&p.oin) {
+                problem(format!("parties[{i}].oin"), format!("party {} is listed twice", p.oin));
+            }
+        }
+        if self.valid_until < self.valid_from {
+            problem(
+                "valid_until".into(),
+                format!(
+                    "{} is before valid_from {}",
+                    self.valid_until, self.valid_from
+                ),
+            );
+        }
+        if self.grants.is_empty() {
+            problem("grants".into(), "a covenant needs at least one grant".into());
+        }
+        for (g, grant) in self.grants.iter().enumerate() {
+            let at = |rest: &str| format!("grants[{g}].{rest}");
+            if !self.is_party(&grant.source) {
+                problem(
+                    at("source"),
+                    format!("{} is not a party to this covenant", grant.source),
+                );
+            }
+            if grant.recipients.is_empty() {
+                problem(at("recipients"), "names no recipient".into());
+            }
+            for (r, recipient) in grant.recipients.iter().enumerate() {
+                if !self.is_party(recipient) {
+                    problem(
+                        at(&format!("recipients[{r}]")),
+                        format!("{recipient} is not a party to this covenant"),
+                    );
+                }
+                if recipient == &grant.source {
+                    problem(
+                        at(&format!("recipients[{r}]")),
+                        "the source cannot also be a recipient of its own grant".into(),
+                    );
+                }
+            }
+            if grant.fields.is_empty() {
+                problem(at("fields"), "names no field".into());
+            }
+            let mut seen_fields = BTreeSet::new();
+            for (f, field) in grant.fields.iter().enumerate() {
+                let path = at(&format!("fields[{f}]"));
+                if !seen_fields.insert(field) {
+                    problem(path.clone(), format!("`{field}` is listed twice"));
+                }
+                match catalogue.get(field) {
+                    None => problem(path, format!("`{field}` is not in the field catalogue")),
+                    Some(spec) if spec.special_category && !grant.special_categories => problem(
+                        path,
+                        format!(
+                            "`{field}` is a special category (GDPR art. 9) but this grant does not set special_categories = true"
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            if grant.legal_basis == LegalBasis::Consent && !grant.consent_required {
+                problem(
+                    at("consent_required"),
+                    "must be true when legal_basis is consent".into(),
+                );
+            }
+            if grant.retention_days == 0 {
+                problem(at("retention_days"), "must be at least 1".into());
+            }
+            if grant.basis_text.trim().is_empty() {
+                problem(at("basis_text"), "must cite the legal basis".into());
+            }
+            for (h, other) in self.grants.iter().enumerate().take(g) {
+                if other.purpose == grant.purpose
+                    && other.source == grant.source
+                    && other.recipients.iter().any(|r| grant.recipients.contains(r))
+                {
+                    problem(
+                        at("purpose"),
+                        format!(
+                            "overlaps grants[{h}]: same purpose, source and a shared recipient"
+                        ),
+                    );
+                }
+            }
+        }
+        problems
+    }
+}

@@ -1,0 +1,375 @@
+//! `decide`: the pure disclosure decision. Given a request, a snapshot and the time, it says which
+//! fields may be released, which are withheld and why, and on what basis — or why it refuses.
+//!
+//! Order of checks (each can refuse before the next is looked at):
+//! 1. a covenant in force to which the requester is a party → else `no-active-covenant`;
+//! 2. a grant in it for this purpose with the requester as recipient → else `purpose-not-granted`;
+//! 3. if the grant requires consent: a matching consent (subject, purpose, recipient, covenant,
+//!    issued by a party) that is valid now and not revoked → else `consent-revoked`,
+//!    `consent-expired` or `consent-required`;
+//! 4. per field: catalogued, granted, special category allowed by the grant *and* named by a
+//!    valid consent, covered by the consent where consent is required. Nothing releasable →
+//!    `field-not-granted` (or `consent-required` when only the consent is lacking).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::canonical::CovenantRef;
+use crate::consent::ConsentRecord;
+use crate::covenant::{Grant, LegalBasis};
+use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
+use crate::snapshot::{CovenantEntry, Snapshot};
+
+/// A recipient's request for data about one subject, parsed and validated at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureRequest {
+    /// The calling organisation (from its TLS certificate).
+    pub requester: Oin,
+    pub subject: Bsn,
+    pub purpose: Purpose,
+    /// The fields asked for; empty means "all that may be released".
+    pub fields: Vec<FieldName>,
+}
+
+/// Why a whole request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalReason {
+    NoActiveCovenant,
+    PurposeNotGranted,
+    ConsentRequired,
+    ConsentRevoked,
+    ConsentExpired,
+    FieldNotGranted,
+}
+
+impl RefusalReason {
+    /// The stable `reason` string of DESIGN.md §3.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::NoActiveCovenant => "no-active-covenant",
+            RefusalReason::PurposeNotGranted => "purpose-not-granted",
+            RefusalReason::ConsentRequired => "consent-required",
+            RefusalReason::ConsentRevoked => "consent-revoked",
+            RefusalReason::ConsentExpired => "consent-expired",
+            RefusalReason::FieldNotGranted => "field-not-granted",
+        }
+    }
+
+    pub const ALL: [RefusalReason; 6] = [
+        RefusalReason::NoActiveCovenant,
+        RefusalReason::PurposeNotGranted,
+        RefusalReason::ConsentRequired,
+        RefusalReason::ConsentRevoked,
+        RefusalReason::ConsentExpired,
+        RefusalReason::FieldNotGranted,
+    ];
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why one requested field is not released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WithheldReason {
+    /// Not in the field catalogue at all.
+    UnknownField,
+    /// The covenant grant does not include it.
+    FieldNotGranted,
+    /// A special category (GDPR art. 9) and the grant does not allow special categories.
+    SpecialCategoryNotGranted,
+    /// A special category and no valid consent names it.
+    SpecialCategoryNotConsented,
+    /// Consent is required and the consent does not name it.
+    ConsentDoesNotCover,
+}
+
+impl WithheldReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithheldReason::UnknownField => "unknown-field",
+            WithheldReason::FieldNotGranted => "field-not-granted",
+            WithheldReason::SpecialCategoryNotGranted => "special-category-not-granted",
+            WithheldReason::SpecialCategoryNotConsented => "special-category-not-consented",
+            WithheldReason::ConsentDoesNotCover => "consent-does-not-cover-field",
+        }
+    }
+
+    fn is_consent_only(self) -> bool {
+        matches!(
+            self,
+            WithheldReason::SpecialCategoryNotConsented | WithheldReason::ConsentDoesNotCover
+        )
+    }
+}
+
+impl fmt::Display for WithheldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withheld {
+    pub field: FieldName,
+    pub reason: WithheldReason,
+}
+
+/// What a decision relied on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basis {
+    pub covenant: CovenantRef,
+    pub source: Oin,
+    pub legal_basis: LegalBasis,
+    pub consent: Option<ConsentId>,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permit {
+    /// In request order (or grant order when the request named no fields), without duplicates.
+    pub released: Vec<FieldName>,
+    pub withheld: Vec<Withheld>,
+    pub basis: Basis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: RefusalReason,
+    /// Present once a grant was found (refusals at the consent or field step).
+    pub basis: Option<Basis>,
+    pub withheld: Vec<Withheld>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Permit(Permit),
+    Refuse(Refusal),
+}
+
+impl Decision {
+    pub fn is_permit(&self) -> bool {
+        matches!(self, Decision::Permit(_))
+    }
+
+    pub fn refusal_reason(&self) -> Option<RefusalReason> {
+        match self {
+            Decision::Permit(_) => None,
+            Decision::Refuse(r) => Some(r.reason),
+        }
+    }
+
+    pub fn released(&self) -> &[FieldName] {
+        match self {
+            Decision::Permit(p) => &p.released,
+            Decision::Refuse(_) => &[],
+        }
+    }
+
+    pub fn withheld(&self) -> &[Withheld] {
+        match self {
+            Decision::Permit(p) => &p.withheld,
+            Decision::Refuse(r) => &r.withheld,
+        }
+    }
+
+    pub fn basis(&self) -> Option<&Basis> {
+        match self {
+            Decision::Permit(p) => Some(&p.basis),
+            Decision::Refuse(r) => r.basis.as_ref(),
+        }
+    }
+}
+
+fn refuse(reason: RefusalReason, basis: Option<Basis>, withheld: Vec<Withheld>) -> Decision {
+    Decision::Refuse(Refusal {
+        reason,
+        basis,
+        withheld,
+    })
+}
+
+/// How a consent lookup ended.
+enum ConsentLookup<'a> {
+    Valid(&'a ConsentRecord),
+    Revoked,
+    Expired,
+    Missing,
+}
+
+/// Find the consent that covers `request` under `grant` of `entry`. Among several valid ones, the
+/// one naming the most requested fields wins, then the newest, then the smallest id.
+fn find_consent<'a>(
+    consents: &'a [ConsentRecord],
+    request: &DisclosureRequest,
+    entry: &CovenantEntry,
+    requested: &[FieldName],
+    now: i64,
+) -> ConsentLookup<'a> {
+    let mut best: Option<(&ConsentRecord, usize)> = None;
+    let (mut any_revoked, mut any_out_of_time) = (false, false);
+    for record in consents {
+        let c = &record.claims;
+        let matches = c.sub == request.subject
+            && c.purpose == request.purpose
+            && c.covenant == entry.covenant.id
+            && c.recipients.contains(&request.requester)
+            && entry.covenant.is_party(&c.iss);
+        if !matches {
+            continue;
+        }
+        if record.revoked {
+            any_revoked = true;
+            continue;
+        }
+        if !c.in_validity(now) {
+            any_out_of_time = true;
+            continue;
+        }
+        let covered = requested.iter().filter(|f| c.names_field(f)).count();
+        let better = match best {
+            None => true,
+            Some((b, b_covered)) => {
+                (covered, c.iat, std::cmp::Reverse(&c.jti))
+                    > (b_covered, b.claims.iat, std::cmp::Reverse(&b.claims.jti))
+            }
+        };
+        if better {
+            best = Some((record, covered));
+        }
+    }
+    match best {
+        Some((record, _)) => ConsentLookup::Valid(record),
+        // An out-of-date consent that was never revoked says more than a revoked one: the client
+        // did not withdraw, it lapsed.
+        None if any_out_of_time => ConsentLookup::Expired,
+        None if any_revoked => ConsentLookup::Revoked,
+        None => ConsentLookup::Missing,
+    }
+}
+
+/// Push `field` onto `list` unless already there (requests may repeat a field).
+fn push_unique(list: &mut Vec<FieldName>, field: &FieldName) {
+    if !list.contains(field) {
+        list.push(field.clone());
+    }
+}
+
+/// Decide a disclosure request. Pure: reads only its arguments.
+pub fn decide(request: &DisclosureRequest, snapshot: &Snapshot<'_>, now: DateTime<Utc>) -> Decision {
+    let covenants = snapshot.covenants;
+    let today = now.date_naive();
+    let now_secs = now.timestamp();
+
+    // 1. A covenant in force to which the requester is a party.
+    let party_to_active = covenants
+        .entries_for_party(&request.requester)
+        .iter()
+        .any(|&e| covenants.is_in_force(e, today));
+    if !party_to_active {
+        return refuse(RefusalReason::NoActiveCovenant, None, Vec::new());
+    }
+
+    // 2. A grant for this purpose naming the requester as recipient, in a version in force.
+    let found = covenants
+        .grants_for_recipient(&request.requester)
+        .iter()
+        .find(|&&(e, g)| {
+            covenants.entry(e).covenant.grants[g].purpose == request.purpose
+                && covenants.is_in_force(e, today)
+        });
+    let Some(&(e, g)) = found else {
+        return refuse(RefusalReason::PurposeNotGranted, None, Vec::new());
+    };
+    let entry = covenants.entry(e);
+    let grant: &Grant = &entry.covenant.grants[g];
+
+    let mut requested: Vec<FieldName> = Vec::with_capacity(request.fields.len().max(4));
+    if request.fields.is_empty() {
+        for f in &grant.fields {
+            push_unique(&mut requested, f);
+        }
+    } else {
+        for f in &request.fields {
+            push_unique(&mut requested, f);
+        }
+    }
+
+    let mut basis = Basis {
+        covenant: entry.reference.clone(),
+        source: grant.source.clone(),
+        legal_basis: grant.legal_basis,
+        consent: None,
+        retention_days: grant.retention_days,
+    };
+
+    // 3. Consent, where the grant requires it (and, for special categories, always).
+    let catalogue = covenants.catalogue();
+    let wants_special = requested.iter().any(|f| catalogue.is_special(f));
+    let consent = if grant.consent_required || wants_special {
+        let consents = snapshot.consents.for_subject(&request.subject);
+        match find_consent(consents, request, entry, &requested, now_secs) {
+            ConsentLookup::Valid(record) => Some(&record.claims),
+            _ if !grant.consent_required => None,
+            ConsentLookup::Revoked => {
+                return refuse(RefusalReason::ConsentRevoked, Some(basis), Vec::new())
+            }
+            ConsentLookup::Expired => {
+                return refuse(RefusalReason::ConsentExpired, Some(basis), Vec::new())
+            }
+            ConsentLookup::Missing => {
+                return refuse(RefusalReason::ConsentRequired, Some(basis), Vec::new())
+            }
+        }
+    } else {
+        None
+    };
+    basis.consent = consent.map(|c| c.jti.clone());
+
+    // 4. Field by field.
+    let mut released = Vec::with_capacity(requested.len());
+    let mut withheld = Vec::new();
+    for field in requested {
+        let reason = match catalogue.get(&field) {
+            None => Some(WithheldReason::UnknownField),
+            Some(_) if !grant.fields.contains(&field) => Some(WithheldReason::FieldNotGranted),
+            Some(spec) if spec.special_category && !grant.special_categories => {
+                Some(WithheldReason::SpecialCategoryNotGranted)
+            }
+            Some(spec) if spec.special_category && !consent.is_some_and(|c| c.names_field(&field)) => {
+                Some(WithheldReason::SpecialCategoryNotConsented)
+            }
+            Some(_) if grant.consent_required && !consent.is_some_and(|c| c.names_field(&field)) => {
+                Some(WithheldReason::ConsentDoesNotCover)
+            }
+            Some(_) => None,
+        };
+        match reason {
+            Some(reason) => withheld.push(Withheld { field, reason }),
+            None => released.push(field),
+        }
+    }
+
+    if released.is_empty() {
+        let only_consent_lacking =
+            !withheld.is_empty() && withheld.iter().all(|w| w.reason.is_consent_only());
+        let reason = if only_consent_lacking {
+            RefusalReason::ConsentRequired
+        } else {
+            RefusalReason::FieldNotGranted
+        };
+        return refuse(reason, Some(basis), withheld);
+    }
+
+    Decision::Permit(Permit {
+        released,
+        withheld,
+        basis,
+    })
+}

@@ -1,0 +1,27 @@
+//! Pure disclosure-decision logic for poortwachter.
+//!
+//! No I/O, no async, no clock reads, no globals: [`decide`] takes a [`DisclosureRequest`], a
+//! [`Snapshot`] (covenants, consents, field catalogue) and `now`, and returns a [`Decision`] with
+//! the exact field set and the reasons. The canonical covenant hash is documented in
+//! [`canonical`].
+
+pub mod canonical;
+pub mod catalogue;
+pub mod consent;
+pub mod covenant;
+pub mod decide;
+pub mod ids;
+pub mod snapshot;
+
+pub use canonical::{canonical_json, CovenantRef, Sha256Hash};
+pub use catalogue::{CatalogueDocument, CatalogueError, FieldCatalogue, FieldSpec, FieldType};
+pub use consent::{ConsentClaims, ConsentRecord, Evidence};
+pub use covenant::{
+    Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
+};
+pub use decide::{
+    decide, Basis, Decision, DisclosureRequest, Permit, Refusal, RefusalReason, Withheld,
+    WithheldReason,
+};
+pub use ids::{Bsn, ConsentId, CovenantId, FieldName, IdError, Oin, Purpose};
+pub use snapshot::{AdminState, ConsentBook, CovenantEntry, CovenantSet, CovenantState, Snapshot};
