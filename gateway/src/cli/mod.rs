@@ -1,6 +1,8 @@
 //! The `poortwachter` command line: argument parsing and dispatch to the subcommands.
 
 pub mod covenant;
+pub mod dev;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -17,13 +19,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway with a configuration file.
+    Serve(serve::ServeArgs),
+    /// Run the demo: start a gateway with the example certificates and the Drechtsteden covenant,
+    /// show disclosures granted and refused, then keep serving (or exit with --once).
+    Demo(serve::DemoArgs),
     /// Work with covenant documents: validate, hash.
     #[command(subcommand)]
     Covenant(covenant::CovenantCommand),
+    /// Development helpers (DEVELOPMENT ONLY): generate example certificates and keys.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Demo(args) => serve::demo(args),
         Command::Covenant(cmd) => covenant::run(cmd),
+        Command::Dev(cmd) => dev::run(cmd),
     }
 }

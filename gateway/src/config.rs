@@ -1,0 +1,425 @@
+//! The gateway configuration: one TOML file, validated once at start-up, with secrets from files
+//! or environment variables. Errors name the key and the problem; secrets never appear in them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use policy::Oin;
+use serde::Deserialize;
+
+/// Why a configuration cannot be used. Each message names the key (`tls.cert`, …).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration {path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub gateway: GatewaySection,
+    pub tls: TlsSection,
+    pub database: DatabaseSection,
+    pub secrets: SecretsSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+    /// A field catalogue file; the embedded Max WW catalogue when absent.
+    #[serde(default)]
+    pub catalogue: Option<PathBuf>,
+    #[serde(default, rename = "organisations")]
+    pub organisations: Vec<OrganisationSection>,
+    #[serde(default)]
+    pub covenants: Vec<CovenantSection>,
+    /// Issuers of bearer JWTs for human users (privacy officers, covenant administrators).
+    #[serde(default)]
+    pub human_issuers: Vec<HumanIssuerSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The gateway's own id: the `aud` every consent token must carry.
+    pub id: String,
+    /// Address to listen on, e.g. `127.0.0.1:8443`.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA bundle that client certificates must chain to.
+    pub client_ca: PathBuf,
+    /// Certificate revocation lists (PEM or DER), checked for client certificates.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://path/to/file.db` (embedded default) or `postgres://…`.
+    pub url: String,
+    /// Maximum pool connections.
+    #[serde(default = "default_pool")]
+    pub max_connections: u32,
+}
+
+fn default_pool() -> u32 {
+    8
+}
+
+/// Where a secret comes from: a file holding base64, or an environment variable holding base64.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// Key-encryption key (32 bytes, base64) that wraps each handover record's data key.
+    pub kek: SecretSource,
+    /// HMAC key (≥ 32 bytes, base64) for subject pseudonyms in the audit log.
+    pub pseudonym_key: SecretSource,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Time allowed per request, in milliseconds.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_ms: u64,
+    /// Leeway for consent-token `exp`/`nbf`/`iat`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub token_leeway_secs: u64,
+}
+
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_timeout() -> u64 {
+    10_000
+}
+fn default_leeway() -> u64 {
+    60
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_body_bytes: default_max_body(),
+            request_timeout_ms: default_timeout(),
+            token_leeway_secs: default_leeway(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Longest time a commit waits to gather more records (group commit), in microseconds.
+    #[serde(default = "default_group_wait")]
+    pub group_commit_max_wait_us: u64,
+    /// Most records in one commit.
+    #[serde(default = "default_group_size")]
+    pub group_commit_max_records: usize,
+}
+
+fn default_group_wait() -> u64 {
+    0
+}
+fn default_group_size() -> usize {
+    256
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            group_commit_max_wait_us: default_group_wait(),
+            group_commit_max_records: default_group_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// OTLP endpoint for traces (e.g. `http://127.0.0.1:4318`); none when absent.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `tracing` filter, e.g. `info` or `gateway=debug`.
+    #[serde(default)]
+    pub log_filter: Option<String>,
+}
+
+/// A public key (PEM, SPKI) with its `kid`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySection {
+    pub kid: String,
+    /// `ES256` or `EdDSA`.
+    pub alg: String,
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationSection {
+    pub oin: Oin,
+    pub name: String,
+    /// Keys this organisation signs consent tokens with.
+    #[serde(default)]
+    pub consent_keys: Vec<KeySection>,
+    /// Keys this organisation signs covenant versions with.
+    #[serde(default)]
+    pub covenant_keys: Vec<KeySection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CovenantSection {
+    /// Covenant document (TOML or JSON).
+    pub file: PathBuf,
+    /// Detached JWS signatures by the parties over the covenant's canonical hash.
+    #[serde(default)]
+    pub signatures: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HumanIssuerSection {
+    /// The `iss` of the bearer tokens.
+    pub issuer: String,
+    /// The `aud` the tokens must carry.
+    pub audience: String,
+    pub keys: Vec<KeySection>,
+}
+
+impl Config {
+    /// Read, parse and check a configuration file. Relative paths in it are taken relative to the
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Parse configuration text; `origin` names it in errors, `base` anchors relative paths.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid("(syntax)".into(), e.message().to_string()))?;
+        let mut config: Config = serde_path_to_error::deserialize(de)
+            .map_err(|e| invalid(e.path().to_string(), e.into_inner().message().to_string()))?;
+        config.anchor_paths(base);
+        config.check().map_err(|(k, m)| invalid(k, m))?;
+        Ok(config)
+    }
+
+    fn anchor_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        fix(&mut self.tls.client_ca);
+        self.tls.crls.iter_mut().for_each(fix);
+        if let Some(c) = self.catalogue.as_mut() {
+            fix(c)
+        }
+        for s in [&mut self.secrets.kek, &mut self.secrets.pseudonym_key] {
+            if let Some(f) = s.file.as_mut() {
+                fix(f)
+            }
+        }
+        for org in &mut self.organisations {
+            org.consent_keys.iter_mut().for_each(|k| fix(&mut k.file));
+            org.covenant_keys.iter_mut().for_each(|k| fix(&mut k.file));
+        }
+        for c in &mut self.covenants {
+            fix(&mut c.file);
+            c.signatures.iter_mut().for_each(fix);
+        }
+        for h in &mut self.human_issuers {
+            h.keys.iter_mut().for_each(|k| fix(&mut k.file));
+        }
+        if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
+            let p = Path::new(rest);
+            if p.is_relative() && !rest.starts_with(':') {
+                self.database.url = format!("sqlite://{}", base.join(p).display());
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.gateway.id.trim().is_empty() {
+            return Err(("gateway.id".into(), "must not be empty".into()));
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        {
+            return Err((
+                "database.url".into(),
+                "must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return Err((
+                "limits.max_body_bytes".into(),
+                "must be at least 1024".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, org) in self.organisations.iter().enumerate() {
+            if !seen.insert(&org.oin) {
+                return Err((
+                    format!("organisations[{i}].oin"),
+                    format!("organisation {} is configured twice", org.oin),
+                ));
+            }
+            for (j, k) in org
+                .consent_keys
+                .iter()
+                .chain(&org.covenant_keys)
+                .enumerate()
+            {
+                if k.alg != "ES256" && k.alg != "EdDSA" {
+                    return Err((
+                        format!("organisations[{i}].keys[{j}].alg"),
+                        format!("`{}` is not allowed: use ES256 or EdDSA", k.alg),
+                    ));
+                }
+            }
+        }
+        for (name, s) in [
+            ("secrets.kek", &self.secrets.kek),
+            ("secrets.pseudonym_key", &self.secrets.pseudonym_key),
+        ] {
+            if s.file.is_none() && s.env.is_none() {
+                return Err((name.into(), "give `file` or `env`".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve a secret: the environment variable wins over the file when both are set and the
+    /// variable is present. The value is base64 of at least `min_len` bytes.
+    pub fn secret(&self, key: &str, min_len: usize) -> Result<Vec<u8>, ConfigError> {
+        let source = match key {
+            "secrets.kek" => &self.secrets.kek,
+            _ => &self.secrets.pseudonym_key,
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: "(secrets)".into(),
+            key: key.to_owned(),
+            message,
+        };
+        let text = match (&source.env, &source.file) {
+            (Some(var), file) => match std::env::var(var) {
+                Ok(v) => v,
+                Err(_) => match file {
+                    Some(f) => read_secret_file(f).map_err(invalid)?,
+                    None => return Err(invalid(format!("environment variable {var} is not set"))),
+                },
+            },
+            (None, Some(f)) => read_secret_file(f).map_err(invalid)?,
+            (None, None) => return Err(invalid("give `file` or `env`".into())),
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| invalid("is not valid base64".into()))?;
+        if bytes.len() < min_len {
+            return Err(invalid(format!(
+                "must be at least {min_len} bytes (got {})",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+fn read_secret_file(f: &Path) -> Result<String, String> {
+    std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[gateway]
+id = "gw"
+listen = "127.0.0.1:0"
+[tls]
+cert = "s.pem"
+key = "k.pem"
+client_ca = "ca.pem"
+[database]
+url = "sqlite://x.db"
+[secrets]
+kek = { env = "X_KEK" }
+pseudonym_key = { file = "p.b64" }
+"#;
+
+    #[test]
+    fn minimal_config_parses_with_safe_defaults_and_anchored_paths() {
+        let c = Config::parse(MINIMAL, "t.toml", Path::new("/etc/pw")).unwrap();
+        assert_eq!(c.limits.max_body_bytes, 64 * 1024);
+        assert_eq!(c.tls.cert, PathBuf::from("/etc/pw/s.pem"));
+        assert_eq!(c.database.url, "sqlite:///etc/pw/x.db");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("[tls]", "[tls]\ncertificate = \"x\"");
+        let e = Config::parse(&text, "t.toml", Path::new(".")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("tls"), "{msg}");
+        assert!(msg.contains("certificate"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_is_named_with_its_key() {
+        let text = MINIMAL.replace("127.0.0.1:0", "not-an-address");
+        let msg = Config::parse(&text, "t.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("gateway.listen"), "{msg}");
+        let text = MINIMAL.replace("sqlite://x.db", "mysql://x");
+        let msg = Config::parse(&text, "t.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("database.url"), "{msg}");
+    }
+}

@@ -1,0 +1,197 @@
+//! `POST /v1/disclosures`: decide first (covenant, then consent) — nothing about the subject's
+//! record is read before a permit — then read and decrypt, keep exactly the decided fields, make
+//! the audit record durable, and only then answer. Never logs a BSN or a value.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use policy::{decide, ConsentBook, ConsentRecord, Decision, DisclosureRequest, Oin, Snapshot};
+
+use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
+use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
+use crate::crypto::random_id;
+use crate::http::problem::ApiError;
+use crate::state::AppState;
+use crate::store::ConsentRow;
+
+/// Trace context for the audit record (OpenTelemetry ids, when a trace is active).
+#[derive(Debug, Clone, Default)]
+pub struct TraceIds {
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+}
+
+/// RFC 3339 with microseconds, UTC.
+pub fn audit_time(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Decrypt the stored consents of one subject into policy records.
+pub fn open_consents(state: &AppState, rows: Vec<ConsentRow>) -> Result<ConsentBook, ApiError> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let plain = state
+            .kek
+            .open(consent_aad(&row.jti).as_bytes(), &row.sealed)
+            .map_err(|_| ApiError::Internal)?;
+        let claims = serde_json::from_slice(&plain).map_err(|_| ApiError::Internal)?;
+        records.push(ConsentRecord {
+            claims,
+            revoked: row.revoked_at.is_some(),
+        });
+    }
+    Ok(ConsentBook::new(records))
+}
+
+/// Additional authenticated data binding sealed consent claims to their row.
+pub fn consent_aad(jti: &str) -> String {
+    format!("consent\0{jti}")
+}
+
+/// Additional authenticated data binding a sealed handover record to its row.
+pub fn handover_aad(purpose: &str, pseudonym: &str, source: &str) -> String {
+    format!("handover\0{purpose}\0{pseudonym}\0{source}")
+}
+
+fn withheld_names(d: &Decision) -> Vec<WithheldName> {
+    d.withheld()
+        .iter()
+        .map(|w| WithheldName {
+            field: w.field.to_string(),
+            reason: w.reason.as_str().to_owned(),
+        })
+        .collect()
+}
+
+/// Handle one disclosure request from `requester`.
+pub async fn disclose(
+    state: &AppState,
+    requester: Oin,
+    body: DisclosureRequestBody,
+    trace: TraceIds,
+) -> Result<DisclosureResponse, ApiError> {
+    let now = Utc::now();
+    let covenants = state.covenants();
+    let request = DisclosureRequest {
+        requester: requester.clone(),
+        subject: body.subject.bsn,
+        purpose: body.purpose.clone(),
+        fields: body.fields,
+    };
+    let pseudonym = state.pseudonymizer.pseudonym(&request.subject);
+
+    // Covenant checks first, with no consents: a refusal here reads nothing about the subject.
+    let empty = ConsentBook::default();
+    let mut decision = decide(
+        &request,
+        &Snapshot {
+            covenants: &covenants,
+            consents: &empty,
+        },
+        now,
+    );
+    let needs_consents = !matches!(
+        decision.refusal_reason(),
+        Some(policy::RefusalReason::NoActiveCovenant | policy::RefusalReason::PurposeNotGranted)
+    );
+    if needs_consents {
+        let rows = state
+            .store
+            .consents_for_subject(&pseudonym)
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        let book = open_consents(state, rows)?;
+        decision = decide(
+            &request,
+            &Snapshot {
+                covenants: &covenants,
+                consents: &book,
+            },
+            now,
+        );
+    }
+
+    let disclosure_id = random_id("dsc");
+    let basis = decision.basis();
+    let mut entry = AuditEntry {
+        id: disclosure_id.clone(),
+        kind: Some(AuditKind::Disclosure),
+        time: audit_time(now),
+        trace_id: trace.trace_id,
+        span_id: trace.span_id,
+        requester_oin: Some(requester.to_string()),
+        requester_person: body.on_behalf_of,
+        source_oin: basis.map(|b| b.source.to_string()),
+        subject_pseudonym: Some(pseudonym.clone()),
+        purpose: Some(request.purpose.to_string()),
+        legal_basis: basis.map(|b| b.legal_basis.as_str().to_owned()),
+        covenant: basis.map(|b| b.covenant.to_string()),
+        consent_id: basis.and_then(|b| b.consent.as_ref().map(|c| c.to_string())),
+        fields_released: Vec::new(),
+        fields_withheld: withheld_names(&decision),
+        decision: Some(Outcome::Refuse),
+        reason: decision.refusal_reason().map(|r| r.as_str().to_owned()),
+    };
+
+    let permit = match decision {
+        Decision::Refuse(refusal) => {
+            state
+                .audit
+                .append(entry)
+                .await
+                .map_err(|_| ApiError::AuditUnavailable)?;
+            return Err(ApiError::Refused {
+                reason: refusal.reason,
+                disclosure_id,
+                withheld: refusal.withheld,
+            });
+        }
+        Decision::Permit(p) => p,
+    };
+
+    // Authorised: now, and only now, read the record.
+    let source = permit.basis.source.to_string();
+    let row = state
+        .store
+        .handover(request.purpose.as_str(), &pseudonym, &source)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    let mut released = BTreeMap::new();
+    let record = match row {
+        Some(row) if row.expires_at > now.timestamp() => {
+            let aad = handover_aad(request.purpose.as_str(), &pseudonym, &source);
+            let plain = state
+                .kek
+                .open(aad.as_bytes(), &row.sealed)
+                .map_err(|_| ApiError::Internal)?;
+            let mut fields: BTreeMap<String, serde_json::Value> =
+                serde_json::from_slice(&plain).map_err(|_| ApiError::Internal)?;
+            for name in &permit.released {
+                if let Some(v) = fields.remove(name.as_str()) {
+                    released.insert(name.to_string(), v);
+                }
+            }
+            RecordStatus::Found
+        }
+        _ => RecordStatus::NoRecord,
+    };
+
+    entry.decision = Some(Outcome::Permit);
+    entry.reason = None;
+    entry.fields_released = released.keys().cloned().collect();
+    state
+        .audit
+        .append(entry)
+        .await
+        .map_err(|_| ApiError::AuditUnavailable)?;
+
+    Ok(DisclosureResponse {
+        disclosure_id,
+        decision: "permit".into(),
+        purpose: request.purpose.to_string(),
+        record,
+        released,
+        withheld: permit.withheld,
+        basis: BasisView::from(&permit.basis),
+    })
+}

@@ -1,0 +1,179 @@
+//! HTTP layer: the router and thin handlers (extract → call the function that owns the logic →
+//! map the result), the caller's identity from its TLS certificate, and problem details.
+
+pub mod problem;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use policy::Oin;
+use serde::de::DeserializeOwned;
+
+use crate::disclosure::TraceIds;
+use crate::state::AppState;
+use problem::ApiError;
+
+/// Who is on the other end of the TLS connection, set once per connection by the server.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// The OIN from the client certificate, if a certificate was presented and carried one.
+    pub oin: Option<Oin>,
+    /// Whether a client certificate was presented at all.
+    pub presented_certificate: bool,
+}
+
+impl Peer {
+    /// The calling organisation, for system endpoints: refuses without a certificate or with an
+    /// organisation this gateway does not know.
+    pub fn organisation(&self, state: &AppState) -> Result<Oin, ApiError> {
+        if !self.presented_certificate {
+            return Err(ApiError::NoClientCertificate);
+        }
+        match &self.oin {
+            Some(oin) if state.knows(oin) => Ok(oin.clone()),
+            _ => Err(ApiError::UnknownOrganisation),
+        }
+    }
+}
+
+/// Parse a JSON body; errors name the path and the problem, never the offending value.
+fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(0)
+        } else {
+            ApiError::Malformed("the request body could not be read".into())
+        }
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.starts_with("subject.bsn") || path == "subject" && inner.to_string().contains("BSN")
+        {
+            return ApiError::InvalidBsn;
+        }
+        // serde_json's message may quote the input; keep only its category and location.
+        let what = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "is not well-formed JSON".to_owned()
+            }
+            _ => {
+                let msg = inner.to_string();
+                if msg.contains("unknown field") {
+                    "has an unknown member".to_owned()
+                } else if msg.contains("missing field") {
+                    msg.split(" at line").next().unwrap_or("").to_owned()
+                } else {
+                    "has a value of the wrong type or form".to_owned()
+                }
+            }
+        };
+        ApiError::Malformed(format!("request body at `{path}` {what}"))
+    })
+}
+
+async fn disclosures(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let requester = peer.organisation(&state)?;
+    let request = parse_json(body)?;
+    let response =
+        crate::disclosure::disclose(&state, requester, request, TraceIds::default()).await?;
+    Ok((StatusCode::OK, Json(response)).into_response())
+}
+
+async fn put_handover(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path((purpose, bsn)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let source = peer.organisation(&state)?;
+    let body = parse_json(body)?;
+    let stored =
+        crate::handover::put(&state, source, &purpose, &bsn, body, TraceIds::default()).await?;
+    Ok((StatusCode::CREATED, Json(stored)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+async fn register_consent(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let issuer = peer.organisation(&state)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let token = if is_json {
+        parse_json::<TokenBody>(body)?.token
+    } else {
+        let bytes = body.map_err(|_| ApiError::Malformed("unreadable body".into()))?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::Malformed("the token is not UTF-8 text".into()))?
+    };
+    let registered = crate::consent::register(&state, issuer, &token, TraceIds::default()).await?;
+    Ok((StatusCode::CREATED, Json(registered)).into_response())
+}
+
+async fn revoke_consent(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let issuer = peer.organisation(&state)?;
+    let revoked = crate::consent::revoke(&state, issuer, &id, TraceIds::default()).await?;
+    Ok((StatusCode::OK, Json(revoked)).into_response())
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r =
+        ApiError::Malformed("this method is not allowed on this path".into()).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// The v1 router.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .route("/v1/consents", post(register_consent))
+        .route("/v1/consents/{id}/revoke", post(revoke_consent))
+        .route("/v1/handovers/{purpose}/{bsn}", put(put_handover))
+        .route("/v1/disclosures", post(disclosures))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

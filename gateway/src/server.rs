@@ -1,0 +1,119 @@
+//! The HTTPS server: our own accept loop (TCP → rustls handshake → peer identity → hyper), so the
+//! client certificate reaches the handlers, and so shutdown can stop accepting, let in-flight
+//! requests finish and flush the audit log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::http::Peer;
+use crate::state::AppState;
+
+/// A running server: its address and a way to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stop accepting, wait for in-flight connections (up to `grace`), then return.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(grace, self.task).await;
+    }
+
+    /// Wait until the server stops by itself (it only does on shutdown).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// A receiver that turns `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// Bind `state.config.gateway.listen` and serve until shut down.
+pub async fn start(
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<RunningServer> {
+    let listener = TcpListener::bind(state.config.gateway.listen).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, mut stop) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(tls);
+    let app = crate::http::router(state.clone());
+    let timeout = Duration::from_millis(state.config.limits.request_timeout_ms);
+
+    let task = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.changed() => break,
+            };
+            let (tcp, _remote) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            let mut conn_stop = stop.clone();
+            connections.spawn(async move {
+                let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let certs = tls.get_ref().1.peer_certificates();
+                let peer = Peer {
+                    presented_certificate: certs.is_some_and(|c| !c.is_empty()),
+                    oin: crate::tls::peer_oin(certs).ok(),
+                };
+                let service = app.layer(axum::Extension(peer)).map_request(
+                    |req: hyper::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+                );
+                let service = TowerToHyperService::new(service);
+                let builder = ConnBuilder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    }
+                    _ = conn_stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            });
+            // Reap finished connections so the set does not grow without bound.
+            while connections.try_join_next().is_some() {}
+        }
+        while connections.join_next().await.is_some() {}
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        task,
+    })
+}

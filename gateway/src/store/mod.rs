@@ -1,0 +1,162 @@
+//! Storage behind one interface: consents, encrypted handover records and the audit log.
+//! Handlers never see SQL; each backend keeps its own dialect (SQLite embedded by default).
+//! Rows hold pseudonyms and ciphertext only; this layer never sees a BSN or a field value.
+
+pub mod sqlite;
+
+use crate::audit::record::AuditRecord;
+use crate::crypto::Sealed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a record with this key already exists")]
+    Duplicate,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url (use sqlite://… or postgres://…)")]
+    UnsupportedUrl,
+}
+
+/// A registered consent as stored (claims sealed).
+#[derive(Debug, Clone)]
+pub struct ConsentRow {
+    pub jti: String,
+    pub issuer_oin: String,
+    pub subject_pseudonym: String,
+    pub purpose: String,
+    pub covenant_id: String,
+    pub not_before: i64,
+    pub expires_at: i64,
+    pub registered_at: i64,
+    pub revoked_at: Option<i64>,
+    pub sealed: Sealed,
+}
+
+/// An encrypted handover record.
+#[derive(Debug, Clone)]
+pub struct HandoverRow {
+    pub purpose: String,
+    pub subject_pseudonym: String,
+    pub source_oin: String,
+    pub covenant_id: String,
+    /// The consent the record is held under; destroyed with it on revocation.
+    pub consent_jti: Option<String>,
+    pub stored_at: i64,
+    pub expires_at: i64,
+    pub sealed: Sealed,
+}
+
+/// The storage backend in use.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Connect and run migrations.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(
+                sqlite::SqliteStore::open(url, max_connections).await?,
+            ))
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    pub async fn insert_consent(&self, row: &ConsentRow) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_consent(row).await,
+        }
+    }
+
+    pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.consent(jti).await,
+        }
+    }
+
+    pub async fn consents_for_subject(
+        &self,
+        subject_pseudonym: &str,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.consents_for_subject(subject_pseudonym).await,
+        }
+    }
+
+    /// Mark a consent revoked (once) and destroy the handover records held under it, in one
+    /// transaction. Returns `None` when it was already revoked, else the number destroyed.
+    pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.revoke_consent(jti, at).await,
+        }
+    }
+
+    /// Insert or replace the record of (purpose, subject, source).
+    pub async fn put_handover(&self, row: &HandoverRow) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.put_handover(row).await,
+        }
+    }
+
+    pub async fn handover(
+        &self,
+        purpose: &str,
+        subject_pseudonym: &str,
+        source_oin: &str,
+    ) -> Result<Option<HandoverRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.handover(purpose, subject_pseudonym, source_oin).await,
+        }
+    }
+
+    /// Destroy handover records whose retention has passed; returns how many.
+    pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.sweep_handovers(now).await,
+        }
+    }
+
+    /// Append chained records in one durable transaction.
+    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.append_audit(records).await,
+        }
+    }
+
+    /// The last record's sequence number and hash.
+    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_head().await,
+        }
+    }
+
+    /// Records with `seq > after`, in order, at most `limit`.
+    pub async fn audit_records(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_records(after, limit).await,
+        }
+    }
+
+    /// Whether an audit record with this id exists.
+    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_has_id(id).await,
+        }
+    }
+}

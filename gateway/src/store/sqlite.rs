@@ -1,0 +1,255 @@
+//! The embedded SQLite backend: WAL journal, `synchronous = FULL` so a committed audit record
+//! survives a crash, migrations at start. SQL only; no decisions here.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{ConsentRow, HandoverRow, StoreError};
+use crate::audit::record::AuditRecord;
+use crate::crypto::Sealed;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn consent_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ConsentRow, StoreError> {
+    Ok(ConsentRow {
+        jti: r.try_get("jti")?,
+        issuer_oin: r.try_get("issuer_oin")?,
+        subject_pseudonym: r.try_get("subject_pseudonym")?,
+        purpose: r.try_get("purpose")?,
+        covenant_id: r.try_get("covenant_id")?,
+        not_before: r.try_get("not_before")?,
+        expires_at: r.try_get("expires_at")?,
+        registered_at: r.try_get("registered_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        sealed: Sealed {
+            wrapped_key: r.try_get("wrapped_key")?,
+            ciphertext: r.try_get("sealed_claims")?,
+        },
+    })
+}
+
+fn audit_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+    let text: String = r.try_get("record")?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn insert_consent(&self, c: &ConsentRow) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO consents (jti, issuer_oin, subject_pseudonym, purpose, covenant_id, \
+             not_before, expires_at, registered_at, revoked_at, wrapped_key, sealed_claims) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.jti)
+        .bind(&c.issuer_oin)
+        .bind(&c.subject_pseudonym)
+        .bind(&c.purpose)
+        .bind(&c.covenant_id)
+        .bind(c.not_before)
+        .bind(c.expires_at)
+        .bind(c.registered_at)
+        .bind(c.revoked_at)
+        .bind(&c.sealed.wrapped_key)
+        .bind(&c.sealed.ciphertext)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM consents WHERE jti = ?")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+
+    pub async fn consents_for_subject(
+        &self,
+        subject_pseudonym: &str,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM consents WHERE subject_pseudonym = ? ORDER BY jti")
+            .bind(subject_pseudonym)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE consents SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
+                .bind(at)
+                .bind(jti)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        // Destroy the data: the row holds the only copy of the wrapped data key.
+        let destroyed = sqlx::query("DELETE FROM handovers WHERE consent_jti = ?")
+            .bind(jti)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(Some(destroyed))
+    }
+
+    pub async fn put_handover(&self, h: &HandoverRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO handovers (purpose, subject_pseudonym, source_oin, covenant_id, \
+             consent_jti, stored_at, expires_at, wrapped_key, ciphertext) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (purpose, subject_pseudonym, source_oin) DO UPDATE SET \
+             covenant_id = excluded.covenant_id, consent_jti = excluded.consent_jti, \
+             stored_at = excluded.stored_at, expires_at = excluded.expires_at, \
+             wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext",
+        )
+        .bind(&h.purpose)
+        .bind(&h.subject_pseudonym)
+        .bind(&h.source_oin)
+        .bind(&h.covenant_id)
+        .bind(&h.consent_jti)
+        .bind(h.stored_at)
+        .bind(h.expires_at)
+        .bind(&h.sealed.wrapped_key)
+        .bind(&h.sealed.ciphertext)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn handover(
+        &self,
+        purpose: &str,
+        subject_pseudonym: &str,
+        source_oin: &str,
+    ) -> Result<Option<HandoverRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM handovers WHERE purpose = ? AND subject_pseudonym = ? AND source_oin = ?",
+        )
+        .bind(purpose)
+        .bind(subject_pseudonym)
+        .bind(source_oin)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(HandoverRow {
+            purpose: r.try_get("purpose")?,
+            subject_pseudonym: r.try_get("subject_pseudonym")?,
+            source_oin: r.try_get("source_oin")?,
+            covenant_id: r.try_get("covenant_id")?,
+            consent_jti: r.try_get("consent_jti")?,
+            stored_at: r.try_get("stored_at")?,
+            expires_at: r.try_get("expires_at")?,
+            sealed: Sealed {
+                wrapped_key: r.try_get("wrapped_key")?,
+                ciphertext: r.try_get("ciphertext")?,
+            },
+        }))
+    }
+
+    pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM handovers WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in records {
+            let text = serde_json::to_string(r)
+                .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
+            sqlx::query(
+                "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
+                 subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.seq)
+            .bind(&r.entry.id)
+            .bind(&r.entry.time)
+            .bind(r.entry.kind.map(|k| k.as_str()).unwrap_or("unknown"))
+            .bind(&r.entry.requester_oin)
+            .bind(&r.entry.source_oin)
+            .bind(&r.entry.subject_pseudonym)
+            .bind(&r.entry.purpose)
+            .bind(r.entry.decision.map(|d| d.as_str()))
+            .bind(&r.entry.reason)
+            .bind(text)
+            .bind(r.prev_hash.to_string())
+            .bind(r.hash.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let seq: i64 = r.try_get("seq")?;
+        let hash: String = r.try_get("hash")?;
+        let hash = policy::Sha256Hash::parse(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
+        Ok(Some((seq, hash)))
+    }
+
+    pub async fn audit_records(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT record FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM audit_log WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
