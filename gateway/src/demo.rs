@@ -122,6 +122,11 @@ oin = "{GORINCHEM}"
 name = "Gemeente Gorinchem"
 consent_keys = [{{ kid = "gorinchem-consent-1", alg = "ES256", file = "{c}/consent-keys/gorinchem-es256.pub.pem" }}]
 
+[[human_issuers]]
+issuer = "https://login.poortwachter.example"
+audience = "{GATEWAY_ID}"
+keys = [{{ kid = "issuer-1", alg = "ES256", file = "{c}/jwt-issuer/issuer.pub.pem" }}]
+
 [[covenants]]
 file = "{d}/covenant.toml"
 signatures = [{sigs}]
@@ -179,6 +184,29 @@ pub fn sign_as_uwv(certs: &Path, claims: &ConsentClaims) -> anyhow::Result<Strin
     Ok(crate::consent::issue_token(
         claims,
         "uwv-consent-1",
+        Algorithm::ES256,
+        &key,
+    )?)
+}
+
+/// A bearer token for a person (`roles` among privacy-officer, covenant-admin, operator), signed
+/// by the demo issuer, valid for an hour.
+pub fn person_token(certs: &Path, sub: &str, org: &str, roles: &[&str]) -> anyhow::Result<String> {
+    let key =
+        crate::keys::load_private(&certs.join("jwt-issuer/issuer.key.pem"), Algorithm::ES256)?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "iss": "https://login.poortwachter.example",
+        "aud": GATEWAY_ID,
+        "sub": sub,
+        "org": org,
+        "roles": roles,
+        "iat": now,
+        "exp": now + 3600,
+    });
+    Ok(crate::auth::issue(
+        &claims,
+        "issuer-1",
         Algorithm::ES256,
         &key,
     )?)

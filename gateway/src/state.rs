@@ -27,6 +27,7 @@ pub struct Inner {
     pub pseudonymizer: Pseudonymizer,
     pub consents: ConsentVerifier,
     pub covenant_keys: KeyRing,
+    pub humans: crate::auth::HumanVerifier,
     pub organisations: HashMap<Oin, String>,
     covenants: RwLock<Arc<CovenantSet>>,
 }
@@ -116,6 +117,12 @@ impl AppState {
             organisations.insert(org.oin.clone(), org.name.clone());
         }
         let covenants = load_covenants(&config, catalogue, &covenant_keys)?;
+        let humans = crate::auth::HumanVerifier::new(&config.human_issuers).map_err(|source| {
+            StartError::Covenant {
+                path: "human_issuers".into(),
+                message: source.to_string(),
+            }
+        })?;
         let kek = Kek::new(&config.secret("secrets.kek", 32)?)
             .map_err(|e| StartError::Secret(format!("secrets.kek: {e}")))?;
         let pseudonymizer = Pseudonymizer::new(&config.secret("secrets.pseudonym_key", 32)?);
@@ -141,6 +148,7 @@ impl AppState {
             pseudonymizer,
             consents,
             covenant_keys,
+            humans,
             organisations,
             covenants: RwLock::new(Arc::new(covenants)),
         }));
