@@ -401,6 +401,16 @@ pseudonym_key = { file = "p.b64" }
     }
 
     #[test]
+    fn production_example_configuration_parses() {
+        let text = include_str!("../../deploy/poortwachter.production.toml");
+        let c = Config::parse(text, "deploy/poortwachter.production.toml", Path::new("/etc"))
+            .unwrap();
+        assert_eq!(c.organisations.len(), 2);
+        assert_eq!(c.covenants[0].signatures.len(), 2);
+        assert!(c.database.url.starts_with("sqlite:///var/lib/"));
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let text = MINIMAL.replace("[tls]", "[tls]\ncertificate = \"x\"");
         let e = Config::parse(&text, "t.toml", Path::new(".")).unwrap_err();
