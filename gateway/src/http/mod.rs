@@ -162,6 +162,19 @@ async fn method_not_allowed() -> Response {
     r
 }
 
+/// Refuse (fail closed) when a request takes longer than the configured limit.
+async fn request_timeout(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = std::time::Duration::from_millis(state.config.limits.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
 /// The v1 router.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
@@ -175,5 +188,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
+        ))
         .with_state(state)
 }

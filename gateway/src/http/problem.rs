@@ -26,7 +26,7 @@ pub enum ApiError {
     Malformed(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("the disclosure is refused: {reason}")]
+    #[error("{}", refusal_text(*.reason))]
     Refused {
         reason: RefusalReason,
         disclosure_id: String,
@@ -64,6 +64,28 @@ pub enum ApiError {
     Timeout,
     #[error("internal error")]
     Internal,
+}
+
+/// What a refusal means, in words a caller's operator understands.
+fn refusal_text(reason: RefusalReason) -> &'static str {
+    match reason {
+        RefusalReason::NoActiveCovenant => {
+            "no covenant in force on this gateway includes your organisation"
+        }
+        RefusalReason::PurposeNotGranted => {
+            "no covenant in force grants your organisation data for this purpose"
+        }
+        RefusalReason::ConsentRequired => {
+            "this purpose needs the client's consent, and no valid consent covers this request"
+        }
+        RefusalReason::ConsentRevoked => "the client's consent for this purpose has been revoked",
+        RefusalReason::ConsentExpired => {
+            "the client's consent for this purpose is not valid at this time (expired or not yet valid)"
+        }
+        RefusalReason::FieldNotGranted => {
+            "none of the requested fields may be released to you; `withheld` says why per field"
+        }
+    }
 }
 
 #[derive(Serialize)]
