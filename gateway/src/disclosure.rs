@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use policy::{decide, ConsentBook, ConsentRecord, Decision, DisclosureRequest, Oin, Snapshot};
+use tracing::Instrument;
 
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
@@ -81,15 +82,23 @@ pub async fn disclose(
     let pseudonym = state.pseudonymizer.pseudonym(&request.subject);
 
     // Covenant checks first, with no consents: a refusal here reads nothing about the subject.
-    let empty = ConsentBook::default();
-    let mut decision = decide(
-        &request,
-        &Snapshot {
-            covenants: &covenants,
-            consents: &empty,
-        },
-        now,
+    let decision_span = tracing::info_span!(
+        "decision",
+        purpose = %request.purpose,
+        outcome = tracing::field::Empty,
+        reason = tracing::field::Empty
     );
+    let empty = ConsentBook::default();
+    let mut decision = decision_span.in_scope(|| {
+        decide(
+            &request,
+            &Snapshot {
+                covenants: &covenants,
+                consents: &empty,
+            },
+            now,
+        )
+    });
     let needs_consents = !matches!(
         decision.refusal_reason(),
         Some(policy::RefusalReason::NoActiveCovenant | policy::RefusalReason::PurposeNotGranted)
@@ -98,19 +107,44 @@ pub async fn disclose(
         let rows = state
             .store
             .consents_for_subject(&pseudonym)
+            .instrument(tracing::info_span!(parent: &decision_span, "consent_read"))
             .await
             .map_err(|_| ApiError::Unavailable)?;
         let book = open_consents(state, rows)?;
-        decision = decide(
-            &request,
-            &Snapshot {
-                covenants: &covenants,
-                consents: &book,
-            },
-            now,
-        );
+        decision = decision_span.in_scope(|| {
+            decide(
+                &request,
+                &Snapshot {
+                    covenants: &covenants,
+                    consents: &book,
+                },
+                now,
+            )
+        });
     }
 
+    decision_span.record(
+        "outcome",
+        if decision.is_permit() {
+            "permit"
+        } else {
+            "refuse"
+        },
+    );
+    if let Some(r) = decision.refusal_reason() {
+        decision_span.record("reason", r.as_str());
+    }
+    drop(decision_span);
+    state.metrics.decision(
+        "disclosure",
+        request.purpose.as_str(),
+        if decision.is_permit() {
+            "permit"
+        } else {
+            "refuse"
+        },
+        decision.refusal_reason().map(|r| r.as_str()).unwrap_or(""),
+    );
     let disclosure_id = random_id("dsc");
     let basis = decision.basis();
     let mut entry = AuditEntry {
@@ -138,6 +172,7 @@ pub async fn disclose(
             state
                 .audit
                 .append(entry)
+                .instrument(tracing::info_span!("audit_append"))
                 .await
                 .map_err(|_| ApiError::AuditUnavailable)?;
             return Err(ApiError::Refused {
@@ -154,6 +189,7 @@ pub async fn disclose(
     let row = state
         .store
         .handover(request.purpose.as_str(), &pseudonym, &source)
+        .instrument(tracing::info_span!("storage_read"))
         .await
         .map_err(|_| ApiError::Unavailable)?;
     let mut released = BTreeMap::new();
@@ -182,6 +218,7 @@ pub async fn disclose(
     state
         .audit
         .append(entry)
+        .instrument(tracing::info_span!("audit_append"))
         .await
         .map_err(|_| ApiError::AuditUnavailable)?;
 

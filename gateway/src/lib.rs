@@ -17,6 +17,7 @@ pub mod disclosure;
 pub mod handover;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -28,6 +28,7 @@ pub struct Inner {
     pub consents: ConsentVerifier,
     pub covenant_keys: KeyRing,
     pub humans: crate::auth::HumanVerifier,
+    pub metrics: crate::metrics::Metrics,
     pub organisations: HashMap<Oin, String>,
     covenants: RwLock<Arc<CovenantSet>>,
 }
@@ -149,6 +150,7 @@ impl AppState {
             consents,
             covenant_keys,
             humans,
+            metrics: crate::metrics::Metrics::new(),
             organisations,
             covenants: RwLock::new(Arc::new(covenants)),
         }));

@@ -81,18 +81,19 @@ async fn serve_until_signal(
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    crate::telemetry::init(config.telemetry.log_filter.as_deref());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
+        let telemetry = crate::telemetry::init(&config.telemetry)?;
         let (server, writer) = start(config).await?;
         tracing::info!(addr = %server.addr, "poortwachter listening");
         serve_until_signal(server, writer).await;
+        telemetry.shutdown();
         Ok(())
     })
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    crate::telemetry::init(Some("warn"));
+    crate::telemetry::init_logs(Some("warn"));
     let paths = crate::demo::DemoPaths {
         certs: args.certs.clone(),
         covenant: args.covenant.clone(),

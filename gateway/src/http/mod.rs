@@ -13,7 +13,6 @@ use axum::{Extension, Json, Router};
 use policy::Oin;
 use serde::de::DeserializeOwned;
 
-use crate::disclosure::TraceIds;
 use crate::state::AppState;
 use problem::ApiError;
 
@@ -30,11 +29,16 @@ impl Peer {
     /// The calling organisation, for system endpoints: refuses without a certificate or with an
     /// organisation this gateway does not know.
     pub fn organisation(&self, state: &AppState) -> Result<Oin, ApiError> {
+        let span = tracing::info_span!("peer_identity", organisation = tracing::field::Empty);
+        let _entered = span.enter();
         if !self.presented_certificate {
             return Err(ApiError::NoClientCertificate);
         }
         match &self.oin {
-            Some(oin) if state.knows(oin) => Ok(oin.clone()),
+            Some(oin) if state.knows(oin) => {
+                span.record("organisation", oin.as_str());
+                Ok(oin.clone())
+            }
             _ => Err(ApiError::UnknownOrganisation),
         }
     }
@@ -84,8 +88,13 @@ async fn disclosures(
 ) -> Result<Response, ApiError> {
     let requester = peer.organisation(&state)?;
     let request = parse_json(body)?;
-    let response =
-        crate::disclosure::disclose(&state, requester, request, TraceIds::default()).await?;
+    let response = crate::disclosure::disclose(
+        &state,
+        requester,
+        request,
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::OK, Json(response)).into_response())
 }
 
@@ -97,8 +106,15 @@ async fn put_handover(
 ) -> Result<Response, ApiError> {
     let source = peer.organisation(&state)?;
     let body = parse_json(body)?;
-    let stored =
-        crate::handover::put(&state, source, &purpose, &bsn, body, TraceIds::default()).await?;
+    let stored = crate::handover::put(
+        &state,
+        source,
+        &purpose,
+        &bsn,
+        body,
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
@@ -126,7 +142,13 @@ async fn register_consent(
         String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::Malformed("the token is not UTF-8 text".into()))?
     };
-    let registered = crate::consent::register(&state, issuer, &token, TraceIds::default()).await?;
+    let registered = crate::consent::register(
+        &state,
+        issuer,
+        &token,
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(registered)).into_response())
 }
 
@@ -136,7 +158,8 @@ async fn revoke_consent(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let issuer = peer.organisation(&state)?;
-    let revoked = crate::consent::revoke(&state, issuer, &id, TraceIds::default()).await?;
+    let revoked =
+        crate::consent::revoke(&state, issuer, &id, crate::telemetry::current_trace_ids()).await?;
     Ok((StatusCode::OK, Json(revoked)).into_response())
 }
 
@@ -151,15 +174,33 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus text: decisions, latencies, and covenants in force with days until they expire.
+async fn metrics(State(state): State<AppState>) -> Response {
+    use std::fmt::Write as _;
+    let mut text = state.metrics.render();
+    let today = chrono::Utc::now().date_naive();
+    let covenants = state.covenants();
+    text.push_str("# HELP poortwachter_covenant_days_until_expiry Days until a covenant version in force expires.\n");
+    text.push_str("# TYPE poortwachter_covenant_days_until_expiry gauge\n");
+    for entry in covenants.entries() {
+        if entry.state_on(today) == policy::CovenantState::Active {
+            let days = (entry.covenant.valid_until - today).num_days();
+            let _ = writeln!(
+                text,
+                "poortwachter_covenant_days_until_expiry{{covenant=\"{}\",version=\"{}\"}} {days}",
+                entry.covenant.id, entry.covenant.version
+            );
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-async fn method_not_allowed() -> Response {
-    let mut r =
-        ApiError::Malformed("this method is not allowed on this path".into()).into_response();
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Refuse (fail closed) when a request takes longer than the configured limit.
@@ -175,6 +216,38 @@ async fn request_timeout(
     }
 }
 
+/// One span per request, named by the route template (never the raw path: it may hold a BSN),
+/// and the latency metric.
+async fn observe(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use tracing::Instrument;
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let endpoint = format!("{} {route}", req.method());
+    let span = tracing::info_span!(
+        "request",
+        endpoint = %endpoint,
+        status = tracing::field::Empty,
+        reason = tracing::field::Empty
+    );
+    let started = std::time::Instant::now();
+    let resp = next.run(req).instrument(span.clone()).await;
+    span.record("status", resp.status().as_u16());
+    if let Some(reason) = resp.extensions().get::<problem::Reason>() {
+        span.record("reason", reason.0);
+    }
+    state
+        .metrics
+        .latency(&endpoint, started.elapsed().as_secs_f64());
+    resp
+}
+
 /// The v1 router.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
@@ -185,6 +258,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/disclosures", post(disclosures))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -192,5 +266,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             request_timeout,
         ))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -13,6 +13,10 @@ pub struct FieldProblem {
     pub problem: String,
 }
 
+/// The `reason` of a problem response, attached as a response extension for spans and metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Reason(pub &'static str);
+
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -52,6 +56,8 @@ pub enum ApiError {
     },
     #[error("no such resource")]
     NotFound,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     #[error("the audit log cannot be written; nothing was released")]
     AuditUnavailable,
     #[error("a dependency of the gateway is unavailable; nothing was released")]
@@ -162,6 +168,11 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, reason, "Handover record not stored")
             }
             NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             AuditUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "audit-unavailable",
@@ -221,6 +232,7 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        resp.extensions_mut().insert(Reason(reason));
         resp
     }
 }
