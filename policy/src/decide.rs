@@ -348,7 +348,7 @@ pub fn decide(
         let reason = match catalogue.get(&field) {
             None => Some(WithheldReason::UnknownField),
             Some(_) if !grant.fields.contains(&field) => Some(WithheldReason::FieldNotGranted),
-            Some(spec) if false && spec.special_category && !grant.special_categories => {
+            Some(spec) if spec.special_category && !grant.special_categories => {
                 Some(WithheldReason::SpecialCategoryNotGranted)
             }
             Some(spec)

@@ -1,0 +1,667 @@
+//! Property tests of `decide` over random worlds: a few covenant versions with random parties,
+//! grants, signatures, states and validity, random consents (revoked or not, in or out of time,
+//! for random purposes, recipients, covenants and fields) and random requests.
+//!
+//! The checks are stated against the snapshot itself, not against `decide`'s internals: what was
+//! released must be requested, granted and consented; the basis must be a covenant in force to
+//! which the requester is a party; the consent relied on must be valid and match; special
+//! categories need both the grant and a consent naming them; and the answer must not depend on
+//! the order of the input.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use policy::{
+    decide, AdminState, CatalogueDocument, ConsentBook, ConsentClaims, ConsentRecord, Covenant,
+    CovenantEntry, CovenantSet, CovenantState, Decision, DisclosureRequest, Evidence,
+    FieldCatalogue, FieldName, Grant, LegalBasis, Oin, Party, PartyRole, RefusalReason, Snapshot,
+    WithheldReason,
+};
+use proptest::prelude::*;
+use proptest::sample::{select, subsequence};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+
+const CATALOGUE_JSON: &str = include_str!("../../schemas/field-catalogue.json");
+
+/// Few organisations, subjects, purposes and covenant ids, so that random parts often match.
+const ORGS: [&str; 3] = [
+    "00000001003214345000",
+    "00000001823288444000",
+    "00000001999999999000",
+];
+const SUBJECTS: [&str; 2] = ["111222333", "123456782"];
+const PURPOSES: [&str; 2] = ["job-mediation", "bijstand-intake"];
+const COVENANT_IDS: [&str; 2] = ["drechtsteden-max-ww", "rijnmond-max-ww"];
+/// A well-formed field name that is not in the catalogue.
+const UNKNOWN_FIELD: &str = "shoe_size";
+const DAY: i64 = 86_400;
+
+static CATALOGUE: LazyLock<FieldCatalogue> = LazyLock::new(|| {
+    let doc = serde_json::from_str::<CatalogueDocument>(CATALOGUE_JSON).unwrap();
+    FieldCatalogue::new(doc).unwrap()
+});
+
+static CATALOGUED: LazyLock<Vec<FieldName>> =
+    LazyLock::new(|| CATALOGUE.fields().map(|f| f.name.clone()).collect());
+
+/// Catalogued fields plus one unknown one: what a request may name.
+static REQUESTABLE: LazyLock<Vec<FieldName>> = LazyLock::new(|| {
+    let mut all = CATALOGUED.clone();
+    all.push(UNKNOWN_FIELD.parse().unwrap());
+    all
+});
+
+/// Midnight UTC, 1 January 2027: dates and times are generated around it.
+fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn base_date() -> NaiveDate {
+    base().date_naive()
+}
+
+fn shift(date: NaiveDate, days: i64) -> NaiveDate {
+    if days >= 0 {
+        date + Days::new(days.unsigned_abs())
+    } else {
+        date - Days::new(days.unsigned_abs())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+// ---------------------------------------------------------------------------------------------
+
+fn oin() -> impl Strategy<Value = Oin> {
+    select(ORGS.to_vec()).prop_map(|s| s.parse().unwrap())
+}
+
+fn orgs(min: usize) -> impl Strategy<Value = Vec<Oin>> {
+    subsequence(ORGS.to_vec(), min..=ORGS.len())
+        .prop_map(|v| v.into_iter().map(|s| s.parse().unwrap()).collect())
+}
+
+fn catalogued_fields() -> impl Strategy<Value = Vec<FieldName>> {
+    subsequence(CATALOGUED.clone(), 0..=CATALOGUED.len())
+}
+
+fn legal_basis() -> impl Strategy<Value = LegalBasis> {
+    prop_oneof![
+        Just(LegalBasis::Consent),
+        Just(LegalBasis::LegalObligation),
+        Just(LegalBasis::PublicTask),
+    ]
+}
+
+fn grant() -> impl Strategy<Value = Grant> {
+    (
+        select(PURPOSES.to_vec()),
+        oin(),
+        orgs(1),
+        catalogued_fields(),
+        legal_basis(),
+        any::<bool>(),
+        any::<bool>(),
+        1u32..400,
+    )
+        .prop_map(
+            |(
+                purpose,
+                source,
+                recipients,
+                fields,
+                legal_basis,
+                consent_required,
+                special,
+                days,
+            )| {
+                Grant {
+                    purpose: purpose.parse().unwrap(),
+                    source,
+                    recipients,
+                    fields,
+                    legal_basis,
+                    basis_text: "generated".into(),
+                    consent_required,
+                    special_categories: special,
+                    retention_days: days,
+                }
+            },
+        )
+}
+
+fn admin_state() -> impl Strategy<Value = AdminState> {
+    prop_oneof![
+        10 => Just(AdminState::Open),
+        1 => Just(AdminState::Suspended),
+        1 => Just(AdminState::Terminated),
+    ]
+}
+
+/// One covenant version. Grants may name non-parties (the covenant need not pass `validate`):
+/// `decide` must stay safe on any snapshot. Most versions are signed by every party, some by a
+/// random set of organisations.
+fn covenant_entry() -> impl Strategy<Value = CovenantEntry> {
+    (
+        select(COVENANT_IDS.to_vec()),
+        1u32..=3,
+        orgs(2),
+        prop::collection::vec(grant(), 1..5),
+        -300i64..30,
+        60i64..900,
+        admin_state(),
+        prop::bool::weighted(0.8),
+        orgs(0),
+    )
+        .prop_map(
+            |(id, version, parties, grants, from, length, admin, all_sign, extra)| {
+                let valid_from = shift(base_date(), from);
+                let covenant = Covenant {
+                    id: id.parse().unwrap(),
+                    version,
+                    title: format!("{id} v{version}"),
+                    region: "Drechtsteden".into(),
+                    parties: parties
+                        .iter()
+                        .map(|oin| Party {
+                            oin: oin.clone(),
+                            name: format!("org {oin}"),
+                            role: PartyRole::SourceAndRecipient,
+                        })
+                        .collect(),
+                    valid_from,
+                    valid_until: shift(valid_from, length),
+                    grants,
+                };
+                let mut signed: BTreeSet<Oin> = extra.into_iter().collect();
+                if all_sign {
+                    signed.extend(parties);
+                }
+                CovenantEntry::new(covenant, admin, signed)
+            },
+        )
+}
+
+/// A few covenant versions, at most one per `id@version`.
+fn covenant_entries() -> impl Strategy<Value = Vec<CovenantEntry>> {
+    prop::collection::vec(covenant_entry(), 1..5).prop_map(|entries| {
+        let mut seen = BTreeSet::new();
+        entries
+            .into_iter()
+            .filter(|e| seen.insert((e.covenant.id.clone(), e.covenant.version)))
+            .collect()
+    })
+}
+
+fn consent() -> impl Strategy<Value = ConsentRecord> {
+    (
+        (oin(), select(SUBJECTS.to_vec()), select(PURPOSES.to_vec())),
+        (orgs(1), catalogued_fields(), select(COVENANT_IDS.to_vec())),
+        (-200 * DAY..30 * DAY, 30 * DAY..400 * DAY, 0..10 * DAY),
+        prop::bool::weighted(0.25),
+    )
+        .prop_map(
+            |((iss, sub, purpose), (recipients, fields, covenant), (nbf, length, age), revoked)| {
+                let nbf = base().timestamp() + nbf;
+                ConsentRecord {
+                    claims: ConsentClaims {
+                        iss,
+                        sub: sub.parse().unwrap(),
+                        aud: "poortwachter-test".into(),
+                        // Replaced by a unique id in `consents()`.
+                        jti: "unset".parse().unwrap(),
+                        iat: nbf - age,
+                        nbf,
+                        exp: nbf + length,
+                        purpose: purpose.parse().unwrap(),
+                        recipients,
+                        fields,
+                        covenant: covenant.parse().unwrap(),
+                        evidence: Evidence {
+                            method: "signed-paper-form".into(),
+                            document_sha256: "00".repeat(32),
+                            recorded_by: "adviser".into(),
+                        },
+                    },
+                    revoked,
+                }
+            },
+        )
+}
+
+/// Consents with unique ids (`jti` is unique per issuer in practice; here globally).
+fn consents() -> impl Strategy<Value = Vec<ConsentRecord>> {
+    prop::collection::vec(consent(), 0..12).prop_map(|mut records| {
+        for (i, r) in records.iter_mut().enumerate() {
+            r.claims.jti = format!("consent-{i}").parse().unwrap();
+        }
+        records
+    })
+}
+
+fn request() -> impl Strategy<Value = DisclosureRequest> {
+    (
+        oin(),
+        select(SUBJECTS.to_vec()),
+        select(PURPOSES.to_vec()),
+        prop_oneof![
+            1 => Just(Vec::new()),
+            3 => prop::collection::vec(select(REQUESTABLE.clone()), 1..7),
+        ],
+    )
+        .prop_map(|(requester, subject, purpose, fields)| DisclosureRequest {
+            requester,
+            subject: subject.parse().unwrap(),
+            purpose: purpose.parse().unwrap(),
+            fields,
+        })
+}
+
+#[derive(Debug, Clone)]
+struct World {
+    entries: Vec<CovenantEntry>,
+    consents: Vec<ConsentRecord>,
+    request: DisclosureRequest,
+    now: DateTime<Utc>,
+}
+
+impl World {
+    fn decide(&self) -> Decision {
+        decide_in(&self.entries, &self.consents, &self.request, self.now)
+    }
+}
+
+fn decide_in(
+    entries: &[CovenantEntry],
+    consents: &[ConsentRecord],
+    request: &DisclosureRequest,
+    now: DateTime<Utc>,
+) -> Decision {
+    let covenants = CovenantSet::new(CATALOGUE.clone(), entries.to_vec());
+    let consents = ConsentBook::new(consents.to_vec());
+    let snapshot = Snapshot {
+        covenants: &covenants,
+        consents: &consents,
+    };
+    decide(request, &snapshot, now)
+}
+
+fn world() -> impl Strategy<Value = World> {
+    (
+        covenant_entries(),
+        consents(),
+        request(),
+        -60 * DAY..60 * DAY,
+    )
+        .prop_map(|(entries, consents, request, offset)| World {
+            entries,
+            consents,
+            request,
+            now: base() + chrono::Duration::seconds(offset),
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// An independent reading of the snapshot
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `entry` is the version of its covenant in force on `today`: active itself, and no
+/// higher version of the same covenant active.
+fn in_force(entries: &[CovenantEntry], entry: &CovenantEntry, today: NaiveDate) -> bool {
+    entry.state_on(today) == CovenantState::Active
+        && !entries.iter().any(|o| {
+            o.covenant.id == entry.covenant.id
+                && o.covenant.version > entry.covenant.version
+                && o.state_on(today) == CovenantState::Active
+        })
+}
+
+/// The grant a request must be decided under: in a covenant version in force, to which the
+/// requester is a party, for the purpose and naming the requester — the first in
+/// (covenant id, version, grant order).
+fn eligible_grant(w: &World) -> Option<(&CovenantEntry, &Grant)> {
+    let today = w.now.date_naive();
+    let mut candidates: Vec<&CovenantEntry> = w
+        .entries
+        .iter()
+        .filter(|e| in_force(&w.entries, e, today) && e.covenant.is_party(&w.request.requester))
+        .collect();
+    candidates.sort_by(|a, b| {
+        (&a.covenant.id, a.covenant.version).cmp(&(&b.covenant.id, b.covenant.version))
+    });
+    candidates.into_iter().find_map(|e| {
+        e.covenant
+            .grants
+            .iter()
+            .find(|g| g.purpose == w.request.purpose && g.recipients.contains(&w.request.requester))
+            .map(|g| (e, g))
+    })
+}
+
+/// Whether a consent matches this request under `entry`, ignoring revocation and time.
+fn consent_matches(c: &ConsentClaims, w: &World, entry: &CovenantEntry) -> bool {
+    c.sub == w.request.subject
+        && c.purpose == w.request.purpose
+        && c.recipients.contains(&w.request.requester)
+        && c.covenant == entry.covenant.id
+        && entry.covenant.is_party(&c.iss)
+}
+
+/// Whether a consent may be relied on now for this request under `entry`.
+fn consent_usable(r: &ConsentRecord, w: &World, entry: &CovenantEntry) -> bool {
+    !r.revoked && r.claims.in_validity(w.now.timestamp()) && consent_matches(&r.claims, w, entry)
+}
+
+/// The fields a request asks for, without repeats; the grant's fields when it names none.
+fn requested(w: &World, grant: &Grant) -> Vec<FieldName> {
+    let source = if w.request.fields.is_empty() {
+        &grant.fields
+    } else {
+        &w.request.fields
+    };
+    let mut out: Vec<FieldName> = Vec::new();
+    for f in source {
+        if !out.contains(f) {
+            out.push(f.clone());
+        }
+    }
+    out
+}
+
+fn is_subsequence(sub: &[FieldName], of: &[FieldName]) -> bool {
+    let mut it = of.iter();
+    sub.iter().all(|s| it.any(|o| o == s))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The invariants
+// ---------------------------------------------------------------------------------------------
+
+fn check_invariants(w: &World, decision: &Decision) -> Result<(), TestCaseError> {
+    let today = w.now.date_naive();
+    let catalogue = &*CATALOGUE;
+
+    // No covenant in force with the requester as a party: always no-active-covenant, nothing else.
+    let party_to_active = w
+        .entries
+        .iter()
+        .any(|e| in_force(&w.entries, e, today) && e.covenant.is_party(&w.request.requester));
+    if !party_to_active {
+        prop_assert_eq!(
+            decision.refusal_reason(),
+            Some(RefusalReason::NoActiveCovenant)
+        );
+        prop_assert!(decision.basis().is_none());
+        return Ok(());
+    }
+    prop_assert_ne!(
+        decision.refusal_reason(),
+        Some(RefusalReason::NoActiveCovenant)
+    );
+
+    // No eligible grant: purpose-not-granted, nothing else.
+    let Some((entry, grant)) = eligible_grant(w) else {
+        prop_assert_eq!(
+            decision.refusal_reason(),
+            Some(RefusalReason::PurposeNotGranted)
+        );
+        prop_assert!(decision.basis().is_none());
+        return Ok(());
+    };
+    prop_assert_ne!(
+        decision.refusal_reason(),
+        Some(RefusalReason::PurposeNotGranted)
+    );
+
+    // From here on every decision has a basis, and it is that grant of that covenant version.
+    let Some(basis) = decision.basis() else {
+        return Err(TestCaseError::fail(format!(
+            "no basis after a grant was found: {decision:?}"
+        )));
+    };
+    prop_assert_eq!(&basis.covenant, &entry.reference);
+    prop_assert_eq!(entry.state_on(today), CovenantState::Active);
+    prop_assert!(entry.fully_signed());
+    prop_assert!(entry.covenant.is_party(&w.request.requester));
+    prop_assert_eq!(&basis.source, &grant.source);
+    prop_assert_eq!(basis.legal_basis, grant.legal_basis);
+    prop_assert_eq!(basis.retention_days, grant.retention_days);
+
+    // The consent named in the basis, if any, exists and is valid, unrevoked and matching.
+    let consent: Option<&ConsentRecord> = match &basis.consent {
+        None => None,
+        Some(id) => {
+            let found = w.consents.iter().find(|r| &r.claims.jti == id);
+            let Some(record) = found else {
+                return Err(TestCaseError::fail(format!(
+                    "basis names unknown consent {id}"
+                )));
+            };
+            prop_assert!(
+                consent_usable(record, w, entry),
+                "relied on an unusable consent {:?}",
+                record
+            );
+            Some(record)
+        }
+    };
+    let names = |f: &FieldName| consent.is_some_and(|r| r.claims.names_field(f));
+
+    let any_usable = w.consents.iter().any(|r| consent_usable(r, w, entry));
+    let wanted = requested(w, grant);
+
+    // Consent required and none usable: refused at the consent step with the precise reason.
+    if grant.consent_required && !any_usable {
+        let matching: Vec<&ConsentRecord> = w
+            .consents
+            .iter()
+            .filter(|r| consent_matches(&r.claims, w, entry))
+            .collect();
+        let lapsed = matching
+            .iter()
+            .any(|r| !r.revoked && !r.claims.in_validity(w.now.timestamp()));
+        let withdrawn = matching.iter().any(|r| r.revoked);
+        let expected = if lapsed {
+            RefusalReason::ConsentExpired
+        } else if withdrawn {
+            RefusalReason::ConsentRevoked
+        } else {
+            RefusalReason::ConsentRequired
+        };
+        prop_assert_eq!(decision.refusal_reason(), Some(expected));
+        prop_assert!(decision.withheld().is_empty());
+        prop_assert!(basis.consent.is_none());
+        return Ok(());
+    }
+    if grant.consent_required {
+        prop_assert!(basis.consent.is_some(), "consent required but none named");
+    }
+    if any_usable && (grant.consent_required || wanted.iter().any(|f| catalogue.is_special(f))) {
+        prop_assert!(basis.consent.is_some(), "a usable consent was ignored");
+    }
+
+    // Field by field: released and withheld partition the request, each field once.
+    let released = decision.released();
+    let withheld = decision.withheld();
+    let mut accounted: Vec<&FieldName> = released
+        .iter()
+        .chain(withheld.iter().map(|w| &w.field))
+        .collect();
+    accounted.sort();
+    let mut expected_fields: Vec<&FieldName> = wanted.iter().collect();
+    expected_fields.sort();
+    prop_assert_eq!(
+        accounted,
+        expected_fields,
+        "released ∪ withheld ≠ requested"
+    );
+    prop_assert!(
+        is_subsequence(released, &wanted),
+        "released out of request order"
+    );
+
+    for f in released {
+        // released ⊆ requested ∩ granted ∩ catalogued (∩ consented where required).
+        prop_assert!(w.request.fields.is_empty() || w.request.fields.contains(f));
+        prop_assert!(grant.fields.contains(f), "released ungranted {}", f);
+        prop_assert!(catalogue.contains(f), "released uncatalogued {}", f);
+        if grant.consent_required {
+            prop_assert!(names(f), "released {} not named by the consent", f);
+        }
+        if catalogue.is_special(f) {
+            prop_assert!(grant.special_categories, "special {} without grant", f);
+            prop_assert!(names(f), "special {} without consent naming it", f);
+        }
+    }
+    for item in withheld {
+        let f = &item.field;
+        let granted = grant.fields.contains(f);
+        let special = catalogue.is_special(f);
+        let holds = match item.reason {
+            WithheldReason::UnknownField => !catalogue.contains(f),
+            WithheldReason::FieldNotGranted => catalogue.contains(f) && !granted,
+            WithheldReason::SpecialCategoryNotGranted => {
+                special && granted && !grant.special_categories
+            }
+            WithheldReason::SpecialCategoryNotConsented => {
+                special && granted && grant.special_categories && !names(f)
+            }
+            WithheldReason::ConsentDoesNotCover => {
+                !special && granted && grant.consent_required && !names(f)
+            }
+        };
+        prop_assert!(holds, "withheld {} for {} wrongly", f, item.reason);
+    }
+
+    // Nothing releasable: refused, with consent-required only when consent alone is lacking.
+    match decision {
+        Decision::Permit(p) => prop_assert!(!p.released.is_empty()),
+        Decision::Refuse(r) => {
+            prop_assert!(released.is_empty());
+            let consent_only = !withheld.is_empty()
+                && withheld.iter().all(|w| {
+                    matches!(
+                        w.reason,
+                        WithheldReason::SpecialCategoryNotConsented
+                            | WithheldReason::ConsentDoesNotCover
+                    )
+                });
+            let expected = if consent_only {
+                RefusalReason::ConsentRequired
+            } else {
+                RefusalReason::FieldNotGranted
+            };
+            prop_assert_eq!(r.reason, expected);
+        }
+    }
+    Ok(())
+}
+
+/// The same world with consents and covenant versions in another order.
+fn world_and_shuffled() -> impl Strategy<Value = (World, World)> {
+    world().prop_flat_map(|w| {
+        let consents = Just(w.consents.clone()).prop_shuffle();
+        let entries = Just(w.entries.clone()).prop_shuffle();
+        (Just(w), consents, entries).prop_map(|(w, consents, entries)| {
+            let shuffled = World {
+                entries,
+                consents,
+                ..w.clone()
+            };
+            (w, shuffled)
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn decisions_respect_covenants_consents_and_fields(w in world()) {
+        let decision = w.decide();
+        check_invariants(&w, &decision)?;
+    }
+
+    #[test]
+    fn decide_is_deterministic_and_ignores_input_order((w, shuffled) in world_and_shuffled()) {
+        let first = w.decide();
+        prop_assert_eq!(&first, &w.decide());
+        prop_assert_eq!(&first, &shuffled.decide());
+    }
+
+    #[test]
+    fn other_subjects_consents_never_change_the_decision(
+        w in world(),
+        others in consents(),
+    ) {
+        // Consents about someone else, however they match otherwise, are irrelevant.
+        let other_subject = SUBJECTS
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .find(|s| s != &w.request.subject)
+            .unwrap();
+        let mut more = w.consents.clone();
+        for (i, mut r) in others.into_iter().enumerate() {
+            r.claims.sub = other_subject;
+            r.claims.jti = format!("other-{i}").parse().unwrap();
+            more.push(r);
+        }
+        let with_others = World { consents: more, ..w.clone() };
+        prop_assert_eq!(w.decide(), with_others.decide());
+    }
+}
+
+/// The generator must reach every outcome, or the properties above would hold vacuously.
+#[test]
+fn generated_worlds_reach_every_outcome() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = world();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut withheld: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut special_released = 0;
+    for _ in 0..4000 {
+        let w = strategy.new_tree(&mut runner).unwrap().current();
+        let decision = w.decide();
+        let key = match decision.refusal_reason() {
+            None => "permit".to_string(),
+            Some(r) => r.as_str().to_string(),
+        };
+        *outcomes.entry(key).or_default() += 1;
+        for item in decision.withheld() {
+            *withheld.entry(item.reason.as_str()).or_default() += 1;
+        }
+        special_released += decision
+            .released()
+            .iter()
+            .filter(|f| CATALOGUE.is_special(f))
+            .count();
+    }
+    for reason in RefusalReason::ALL {
+        assert!(
+            outcomes.get(reason.as_str()).is_some_and(|&n| n >= 10),
+            "{reason} reached too rarely: {outcomes:?}"
+        );
+    }
+    assert!(
+        outcomes.get("permit").is_some_and(|&n| n >= 200),
+        "too few permits: {outcomes:?}"
+    );
+    for reason in [
+        WithheldReason::UnknownField,
+        WithheldReason::FieldNotGranted,
+        WithheldReason::SpecialCategoryNotGranted,
+        WithheldReason::SpecialCategoryNotConsented,
+        WithheldReason::ConsentDoesNotCover,
+    ] {
+        assert!(
+            withheld.get(reason.as_str()).is_some_and(|&n| n >= 10),
+            "{reason} reached too rarely: {withheld:?}"
+        );
+    }
+    assert!(
+        special_released >= 10,
+        "special categories released only {special_released} times"
+    );
+}
