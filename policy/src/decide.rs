@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::CovenantRef;
+use crate::catalogue::FieldSpec;
 use crate::consent::ConsentRecord;
 use crate::covenant::{Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
@@ -210,7 +211,7 @@ fn find_consent<'a>(
     consents: &'a [ConsentRecord],
     request: &DisclosureRequest,
     entry: &CovenantEntry,
-    requested: &[FieldName],
+    requested: &[(&FieldName, Option<&FieldSpec>)],
     now: i64,
 ) -> ConsentLookup<'a> {
     let mut best: Option<(&ConsentRecord, usize)> = None;
@@ -233,7 +234,7 @@ fn find_consent<'a>(
             any_out_of_time = true;
             continue;
         }
-        let covered = requested.iter().filter(|f| c.names_field(f)).count();
+        let covered = requested.iter().filter(|(f, _)| c.names_field(f)).count();
         let better = match best {
             None => true,
             Some((b, b_covered)) => {
@@ -252,13 +253,6 @@ fn find_consent<'a>(
         None if any_out_of_time => ConsentLookup::Expired,
         None if any_revoked => ConsentLookup::Revoked,
         None => ConsentLookup::Missing,
-    }
-}
-
-/// Push `field` onto `list` unless already there (requests may repeat a field).
-fn push_unique(list: &mut Vec<FieldName>, field: &FieldName) {
-    if !list.contains(field) {
-        list.push(field.clone());
     }
 }
 
@@ -299,14 +293,17 @@ pub fn decide(
     let entry = covenants.entry(e);
     let grant: &Grant = &entry.covenant.grants[g];
 
-    let mut requested: Vec<FieldName> = Vec::with_capacity(request.fields.len().max(4));
-    if request.fields.is_empty() {
-        for f in &grant.fields {
-            push_unique(&mut requested, f);
-        }
+    // Each requested field once, with its catalogue entry looked up once.
+    let asked = if request.fields.is_empty() {
+        &grant.fields
     } else {
-        for f in &request.fields {
-            push_unique(&mut requested, f);
+        &request.fields
+    };
+    let catalogue = covenants.catalogue();
+    let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> = Vec::with_capacity(asked.len());
+    for f in asked {
+        if !requested.iter().any(|(r, _)| *r == f) {
+            requested.push((f, catalogue.get(f)));
         }
     }
 
@@ -319,8 +316,9 @@ pub fn decide(
     };
 
     // 3. Consent, where the grant requires it (and, for special categories, always).
-    let catalogue = covenants.catalogue();
-    let wants_special = requested.iter().any(|f| catalogue.is_special(f));
+    let wants_special = requested
+        .iter()
+        .any(|(_, spec)| spec.is_some_and(|s| s.special_category));
     let consent = if grant.consent_required || wants_special {
         let consents = snapshot.consents.for_subject(&request.subject);
         match find_consent(consents, request, entry, &requested, now_secs) {
@@ -344,28 +342,29 @@ pub fn decide(
     // 4. Field by field.
     let mut released = Vec::with_capacity(requested.len());
     let mut withheld = Vec::new();
-    for field in requested {
-        let reason = match catalogue.get(&field) {
+    for (field, spec) in requested {
+        let reason = match spec {
             None => Some(WithheldReason::UnknownField),
-            Some(_) if !grant.fields.contains(&field) => Some(WithheldReason::FieldNotGranted),
+            Some(_) if !grant.fields.contains(field) => Some(WithheldReason::FieldNotGranted),
             Some(spec) if spec.special_category && !grant.special_categories => {
                 Some(WithheldReason::SpecialCategoryNotGranted)
             }
             Some(spec)
-                if spec.special_category && !consent.is_some_and(|c| c.names_field(&field)) =>
+                if spec.special_category && !consent.is_some_and(|c| c.names_field(field)) =>
             {
                 Some(WithheldReason::SpecialCategoryNotConsented)
             }
-            Some(_)
-                if grant.consent_required && !consent.is_some_and(|c| c.names_field(&field)) =>
-            {
+            Some(_) if grant.consent_required && !consent.is_some_and(|c| c.names_field(field)) => {
                 Some(WithheldReason::ConsentDoesNotCover)
             }
             Some(_) => None,
         };
         match reason {
-            Some(reason) => withheld.push(Withheld { field, reason }),
-            None => released.push(field),
+            Some(reason) => withheld.push(Withheld {
+                field: field.clone(),
+                reason,
+            }),
+            None => released.push(field.clone()),
         }
     }
 
