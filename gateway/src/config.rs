@@ -44,6 +44,9 @@ pub struct Config {
     pub organisations: Vec<OrganisationSection>,
     #[serde(default)]
     pub covenants: Vec<CovenantSection>,
+    /// `[covenants_admin]`: covenant administration (the expiry warning window).
+    #[serde(default)]
+    pub covenants_admin: crate::covenant_admin::AdminSettings,
     /// Issuers of bearer JWTs for human users (privacy officers, covenant administrators).
     #[serde(default)]
     pub human_issuers: Vec<HumanIssuerSection>,
@@ -115,6 +118,19 @@ pub struct LimitsSection {
     /// Leeway for consent-token `exp`/`nbf`/`iat`, in seconds.
     #[serde(default = "default_leeway")]
     pub token_leeway_secs: u64,
+    /// Requests per second each organisation may make, sustained (0: no limit).
+    #[serde(default = "default_rate")]
+    pub rate_per_org_per_sec: f64,
+    /// Requests an organisation may make at once above its sustained rate.
+    #[serde(default = "default_burst")]
+    pub rate_burst: f64,
+}
+
+fn default_rate() -> f64 {
+    2000.0
+}
+fn default_burst() -> f64 {
+    4000.0
 }
 
 fn default_max_body() -> usize {
@@ -133,6 +149,8 @@ impl Default for LimitsSection {
             max_body_bytes: default_max_body(),
             request_timeout_ms: default_timeout(),
             token_leeway_secs: default_leeway(),
+            rate_per_org_per_sec: default_rate(),
+            rate_burst: default_burst(),
         }
     }
 }
@@ -146,6 +164,21 @@ pub struct AuditSection {
     /// Most records in one commit.
     #[serde(default = "default_group_size")]
     pub group_commit_max_records: usize,
+    /// The Ed25519 checkpoint signing key (PKCS#8 PEM). Required to serve.
+    #[serde(default)]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Earlier checkpoint public keys (SPKI PEM), still trusted when verifying after a rotation.
+    #[serde(default)]
+    pub checkpoint_previous_keys: Vec<PathBuf>,
+    /// Sign a checkpoint in the commit that brings the records since the last one to this many.
+    #[serde(default = "default_checkpoint_records")]
+    pub checkpoint_every_records: u64,
+    /// … or this many seconds after the first record no checkpoint covers yet.
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_every_secs: u64,
+    /// How long audit records are kept: only `"keep"` (the default) for now.
+    #[serde(default)]
+    pub retention_days: crate::retention::AuditRetention,
 }
 
 fn default_group_wait() -> u64 {
@@ -154,12 +187,23 @@ fn default_group_wait() -> u64 {
 fn default_group_size() -> usize {
     256
 }
+fn default_checkpoint_records() -> u64 {
+    1000
+}
+fn default_checkpoint_secs() -> u64 {
+    60
+}
 
 impl Default for AuditSection {
     fn default() -> Self {
         AuditSection {
             group_commit_max_wait_us: default_group_wait(),
             group_commit_max_records: default_group_size(),
+            checkpoint_key: None,
+            checkpoint_previous_keys: Vec::new(),
+            checkpoint_every_records: default_checkpoint_records(),
+            checkpoint_every_secs: default_checkpoint_secs(),
+            retention_days: Default::default(),
         }
     }
 }
@@ -275,6 +319,10 @@ impl Config {
         for h in &mut self.human_issuers {
             h.keys.iter_mut().for_each(|k| fix(&mut k.file));
         }
+        if let Some(k) = self.audit.checkpoint_key.as_mut() {
+            fix(k)
+        }
+        self.audit.checkpoint_previous_keys.iter_mut().for_each(fix);
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let p = Path::new(rest);
             if p.is_relative() && !rest.starts_with(':') {
@@ -293,6 +341,14 @@ impl Config {
                 "database.url".into(),
                 "must start with sqlite:// or postgres://".into(),
             ));
+        }
+        if self.audit.checkpoint_every_records == 0 || self.audit.checkpoint_every_secs == 0 {
+            let key = if self.audit.checkpoint_every_records == 0 {
+                "audit.checkpoint_every_records"
+            } else {
+                "audit.checkpoint_every_secs"
+            };
+            return Err((key.into(), "must be at least 1".into()));
         }
         if self.limits.max_body_bytes < 1024 {
             return Err((
@@ -403,8 +459,12 @@ pseudonym_key = { file = "p.b64" }
     #[test]
     fn production_example_configuration_parses() {
         let text = include_str!("../../deploy/poortwachter.production.toml");
-        let c = Config::parse(text, "deploy/poortwachter.production.toml", Path::new("/etc"))
-            .unwrap();
+        let c = Config::parse(
+            text,
+            "deploy/poortwachter.production.toml",
+            Path::new("/etc"),
+        )
+        .unwrap();
         assert_eq!(c.organisations.len(), 2);
         assert_eq!(c.covenants[0].signatures.len(), 2);
         assert!(c.database.url.starts_with("sqlite:///var/lib/"));

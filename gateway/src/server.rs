@@ -3,7 +3,7 @@
 //! requests finish and flush the audit log.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -43,15 +43,58 @@ impl RunningServer {
     }
 }
 
+/// The TLS configuration in use; replaced as a whole on reload, read once per connection.
+#[derive(Clone)]
+pub struct TlsHolder(Arc<RwLock<Arc<rustls::ServerConfig>>>);
+
+impl TlsHolder {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        TlsHolder(Arc::new(RwLock::new(config)))
+    }
+
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Rebuild from the configured files (certificate, key, client CA, CRLs). On any error the
+    /// configuration in use is kept.
+    pub fn reload(&self, tls: &crate::config::TlsSection) -> Result<(), crate::tls::TlsError> {
+        let new = crate::tls::server_config(&tls.cert, &tls.key, &tls.client_ca, &tls.crls)?;
+        match self.0.write() {
+            Ok(mut g) => *g = new,
+            Err(p) => *p.into_inner() = new,
+        }
+        Ok(())
+    }
+}
+
+/// On SIGHUP, reload certificates, keys and CRLs without a restart; new connections use them.
+pub fn reload_on_sighup(holder: TlsHolder, tls: crate::config::TlsSection) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match holder.reload(&tls) {
+                Ok(()) => tracing::info!("TLS certificates, key and CRLs reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; keeping the previous configuration")
+                }
+            }
+        }
+    });
+}
+
 /// Bind `state.config.gateway.listen` and serve until shut down.
-pub async fn start(
-    state: AppState,
-    tls: Arc<rustls::ServerConfig>,
-) -> std::io::Result<RunningServer> {
+pub async fn start(state: AppState, tls: TlsHolder) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(state.config.gateway.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
-    let acceptor = TlsAcceptor::from(tls);
     let app = crate::http::router(state.clone());
     let timeout = Duration::from_millis(state.config.limits.request_timeout_ms);
 
@@ -70,7 +113,7 @@ pub async fn start(
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
+            let acceptor = TlsAcceptor::from(tls.current());
             let app = app.clone();
             let mut conn_stop = stop.clone();
             connections.spawn(async move {

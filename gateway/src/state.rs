@@ -29,7 +29,9 @@ pub struct Inner {
     pub covenant_keys: KeyRing,
     pub humans: crate::auth::HumanVerifier,
     pub metrics: crate::metrics::Metrics,
+    pub rate_limiter: crate::ratelimit::RateLimiter,
     pub organisations: HashMap<Oin, String>,
+    pub covenant_admin: crate::covenant_admin::AdminLock,
     covenants: RwLock<Arc<CovenantSet>>,
 }
 
@@ -59,6 +61,8 @@ pub enum StartError {
     Secret(String),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("audit: {0}")]
+    Audit(#[from] crate::audit::CheckpointConfigError),
 }
 
 /// Parse, validate and check the signatures of every configured covenant.
@@ -127,19 +131,28 @@ impl AppState {
         let kek = Kek::new(&config.secret("secrets.kek", 32)?)
             .map_err(|e| StartError::Secret(format!("secrets.kek: {e}")))?;
         let pseudonymizer = Pseudonymizer::new(&config.secret("secrets.pseudonym_key", 32)?);
+        let checkpointing = crate::audit::Checkpointing::from_config(&config.audit)?;
         let store = Store::open(&config.database.url, config.database.max_connections).await?;
+        let covenants =
+            crate::covenant_admin::import_config(&store, &config, &covenants, &covenant_keys)
+                .await?;
         let (audit, writer) = AuditLog::start(
             store.clone(),
             GroupCommit {
                 max_records: config.audit.group_commit_max_records,
                 max_wait: Duration::from_micros(config.audit.group_commit_max_wait_us),
             },
+            checkpointing,
         )
         .await?;
         let consents = ConsentVerifier::new(
             consent_keys,
             config.gateway.id.clone(),
             config.limits.token_leeway_secs,
+        );
+        let rate_limiter = crate::ratelimit::RateLimiter::new(
+            config.limits.rate_per_org_per_sec,
+            config.limits.rate_burst,
         );
         let state = AppState(Arc::new(Inner {
             config,
@@ -151,7 +164,9 @@ impl AppState {
             covenant_keys,
             humans,
             metrics: crate::metrics::Metrics::new(),
+            rate_limiter,
             organisations,
+            covenant_admin: Default::default(),
             covenants: RwLock::new(Arc::new(covenants)),
         }));
         Ok((state, writer))

@@ -61,10 +61,13 @@ pub async fn start(
         &config.tls.client_ca,
         &config.tls.crls,
     )?;
+    let tls = crate::server::TlsHolder::new(tls);
+    crate::server::reload_on_sighup(tls.clone(), config.tls.clone());
     let (state, writer) = AppState::build(config).await?;
-    let server = crate::server::start(state, tls)
+    let server = crate::server::start(state.clone(), tls)
         .await
         .context("cannot listen")?;
+    crate::retention::spawn(state, server.shutdown_signal());
     Ok((server, writer))
 }
 

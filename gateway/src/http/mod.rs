@@ -1,6 +1,9 @@
 //! HTTP layer: the router and thin handlers (extract → call the function that owns the logic →
 //! map the result), the caller's identity from its TLS certificate, and problem details.
 
+pub mod audit_review;
+pub mod audit_verify;
+pub mod covenants;
 pub mod problem;
 
 use axum::body::Bytes;
@@ -37,6 +40,9 @@ impl Peer {
         match &self.oin {
             Some(oin) if state.knows(oin) => {
                 span.record("organisation", oin.as_str());
+                if !state.rate_limiter.allow(oin) {
+                    return Err(ApiError::RateLimited);
+                }
                 Ok(oin.clone())
             }
             _ => Err(ApiError::UnknownOrganisation),
@@ -48,7 +54,7 @@ impl Peer {
 fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(0)
+            ApiError::PayloadTooLarge
         } else {
             ApiError::Malformed("the request body could not be read".into())
         }
@@ -192,6 +198,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
             );
         }
     }
+    text.push_str(&crate::covenant_admin::metrics_text(
+        &state,
+        chrono::Utc::now(),
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -259,6 +269,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(covenants::routes())
+        .merge(audit_review::routes())
+        .merge(audit_verify::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

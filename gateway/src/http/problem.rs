@@ -28,8 +28,8 @@ pub enum ApiError {
     InvalidBsn,
     #[error("{0}")]
     Malformed(String),
-    #[error("the request body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
+    #[error("the request body is larger than this gateway accepts (limits.max_body_bytes)")]
+    PayloadTooLarge,
     #[error("{}", refusal_text(*.reason))]
     Refused {
         reason: RefusalReason,
@@ -68,6 +68,8 @@ pub enum ApiError {
     Forbidden,
     #[error("the request took too long")]
     Timeout,
+    #[error("your organisation is over its request rate; try again shortly")]
+    RateLimited,
     #[error("internal error")]
     Internal,
 }
@@ -131,7 +133,7 @@ impl ApiError {
                 "malformed-request",
                 "Malformed request",
             ),
-            PayloadTooLarge(_) => (
+            PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Payload too large",
@@ -186,6 +188,11 @@ impl ApiError {
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Timeout"),
+            RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

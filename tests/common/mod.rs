@@ -1,0 +1,308 @@
+//! Shared fixture of the end-to-end tests: a gateway with the demo setup (example certificates,
+//! the Drechtsteden covenant signed by both parties, fresh secrets, SQLite) in a fresh temporary
+//! directory, plus helpers for requests, consent tokens, problem answers and the audit chain.
+//! Each test binary uses only part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gateway::audit::record::{AuditRecord, GENESIS};
+use gateway::client::{ClientResponse, MtlsClient};
+use gateway::demo::{self, DemoPaths};
+use gateway::server::RunningServer;
+use gateway::store::Store;
+use hyper::Method;
+use policy::ConsentClaims;
+use serde_json::{json, Value};
+
+/// The repository root (the gateway crate lives in `gateway/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// The committed development certificates and keys.
+pub fn certs_dir() -> PathBuf {
+    repo_root().join("certs-example")
+}
+
+/// Write the demo configuration into `data`, listening on `listen`; returns the config file.
+pub fn write_demo_config(data: &Path, listen: &str) -> PathBuf {
+    demo::write_config(&DemoPaths::in_repo(&repo_root(), data), listen)
+        .expect("demo configuration is written")
+}
+
+/// The SQLite URL the demo configuration in `data` uses.
+pub fn db_url(data: &Path) -> String {
+    let data = data.canonicalize().expect("data dir exists");
+    format!("sqlite://{}/poortwachter.db", data.display())
+}
+
+/// A gateway running in this process on `127.0.0.1:<ephemeral>`.
+pub struct Gateway {
+    pub port: u16,
+    pub certs: PathBuf,
+    /// The data directory (configuration, secrets, SQLite); removed on drop.
+    pub data: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub server: RunningServer,
+    pub writer: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Start a gateway with the demo setup in a fresh temporary directory.
+    pub async fn start() -> Gateway {
+        let data = tempfile::tempdir().expect("temporary directory");
+        let config_path = write_demo_config(data.path(), "127.0.0.1:0");
+        let config = demo::load(&config_path).expect("demo configuration loads");
+        let (server, writer) = gateway::cli::serve::start(config)
+            .await
+            .expect("gateway starts");
+        Gateway {
+            port: server.addr.port(),
+            certs: certs_dir(),
+            data,
+            config_path,
+            server,
+            writer,
+        }
+    }
+
+    /// A client presenting the example certificate `name` (`uwv`, `sdd`, `gorinchem`, …).
+    pub fn client(&self, name: &str) -> MtlsClient {
+        client(&self.certs, name, self.port)
+    }
+
+    /// A client that presents no certificate at all.
+    pub fn anonymous_client(&self) -> MtlsClient {
+        MtlsClient::builder(self.certs.join("ca.pem"))
+            .port(self.port)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("anonymous client builds")
+    }
+
+    pub fn db_url(&self) -> String {
+        db_url(self.data.path())
+    }
+
+    /// Open the gateway's database (a second pool on the same SQLite file).
+    pub async fn store(&self) -> Store {
+        Store::open(&self.db_url(), 1).await.expect("store opens")
+    }
+
+    /// `who` presents a consent token for registration; returns the answer.
+    pub async fn register_as(&self, who: &str, token: &str) -> ClientResponse {
+        post(
+            &self.client(who),
+            "/v1/consents",
+            &json!({ "token": token }),
+        )
+        .await
+    }
+
+    /// UWV registers the demo consent (job mediation → SDD) for `bsn`; returns its id.
+    pub async fn register_demo_consent(&self, bsn: &str) -> String {
+        let jti = new_jti();
+        let token = sign_as_uwv(&demo_consent(&jti, bsn));
+        let r = self.register_as("uwv", &token).await;
+        assert_eq!(r.status, 201, "consent registered: {}", text(&r));
+        assert_eq!(r.json()["consent_id"], jti);
+        jti
+    }
+
+    /// `who` stores `record` (`{"fields": {…}}`) for (`purpose`, `bsn`); returns the answer.
+    pub async fn put_handover(
+        &self,
+        who: &str,
+        purpose: &str,
+        bsn: &str,
+        record: &Value,
+    ) -> ClientResponse {
+        let body = serde_json::to_vec(record).expect("record serialises");
+        self.client(who)
+            .send(
+                Method::PUT,
+                &format!("/v1/handovers/{purpose}/{bsn}"),
+                None,
+                Some(body),
+            )
+            .await
+            .expect("handover answered")
+    }
+
+    /// `who` asks for a disclosure.
+    pub async fn disclose(&self, who: &str, body: &Value) -> ClientResponse {
+        post(&self.client(who), "/v1/disclosures", body).await
+    }
+}
+
+/// A client with the example certificate `name` for `127.0.0.1:port`.
+pub fn client(certs: &Path, name: &str, port: u16) -> MtlsClient {
+    demo::client(certs, name, port).expect("client builds")
+}
+
+/// POST a JSON value; panics when no HTTP answer comes back.
+pub async fn post(client: &MtlsClient, path: &str, body: &Value) -> ClientResponse {
+    client
+        .post_json(path, body)
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} answered: {e}"))
+}
+
+/// POST raw bytes (sent as `application/json`); panics when no HTTP answer comes back.
+pub async fn post_raw(client: &MtlsClient, path: &str, body: Vec<u8>) -> ClientResponse {
+    client
+        .send(Method::POST, path, None, Some(body))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} answered: {e}"))
+}
+
+/// A disclosure request body.
+pub fn ask(bsn: &str, purpose: &str, fields: &[&str]) -> Value {
+    json!({
+        "subject": { "bsn": bsn },
+        "purpose": purpose,
+        "fields": fields,
+        "on_behalf_of": "sdd-klantmanager-0815"
+    })
+}
+
+/// The body as text, for assertion messages.
+pub fn text(r: &ClientResponse) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// Assert that `r` is an RFC 9457 problem with exactly this status and `reason`; returns it.
+#[track_caller]
+pub fn assert_problem(r: &ClientResponse, status: u16, reason: &str) -> Value {
+    assert_eq!(
+        (r.status, r.content_type.as_deref()),
+        (status, Some("application/problem+json")),
+        "expected {status} {reason}, got body {}",
+        text(r)
+    );
+    let v = r.json();
+    assert_eq!(v["reason"], reason, "body: {}", text(r));
+    assert_eq!(v["status"], status, "body: {}", text(r));
+    assert_eq!(
+        v["type"],
+        format!("https://poortwachter.example/problems/{reason}")
+    );
+    v
+}
+
+/// Assert a disclosure refusal (403, `reason`, with a `disclosure_id`); returns that id.
+#[track_caller]
+pub fn assert_refused(r: &ClientResponse, reason: &str) -> String {
+    let v = assert_problem(r, 403, reason);
+    v["disclosure_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a refusal carries a disclosure_id: {}", text(r)))
+        .to_owned()
+}
+
+/// Assert a permitted disclosure; returns the body.
+#[track_caller]
+pub fn assert_permitted(r: &ClientResponse) -> Value {
+    assert_eq!(
+        (r.status, r.content_type.as_deref()),
+        (200, Some("application/json")),
+        "expected a permit, got {}",
+        text(r)
+    );
+    let v = r.json();
+    assert_eq!(v["decision"], "permit");
+    assert!(v["disclosure_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("dsc_")));
+    v
+}
+
+/// The `n`-th made-up BSN that passes the 11-check (distinct for distinct `n` < 10^7).
+pub fn bsn(n: u32) -> String {
+    let mut x = 10_000_000u64 + u64::from(n) * 9;
+    loop {
+        let d: Vec<u64> = format!("{:08}", x % 100_000_000)
+            .bytes()
+            .map(|b| u64::from(b - b'0'))
+            .collect();
+        let sum: u64 = d.iter().enumerate().map(|(i, v)| v * (9 - i as u64)).sum();
+        let check = sum % 11;
+        if check < 10 {
+            let s = format!("{:08}{check}", x % 100_000_000);
+            assert!(s.parse::<policy::Bsn>().is_ok(), "{s} passes the 11-check");
+            return s;
+        }
+        x += 1;
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn new_jti() -> String {
+    gateway::crypto::random_id("consent")
+}
+
+/// The demo consent (job mediation → SDD, nine job-readiness fields, valid for a year).
+pub fn demo_consent(jti: &str, bsn: &str) -> ConsentClaims {
+    demo::demo_consent(jti, bsn, now()).expect("demo consent claims")
+}
+
+/// Sign claims with UWV's consent key (ES256, kid `uwv-consent-1`).
+pub fn sign_as_uwv(claims: &ConsentClaims) -> String {
+    demo::sign_as_uwv(&certs_dir(), claims).expect("token signs")
+}
+
+/// Every audit record, in order.
+pub async fn audit_records(store: &Store) -> Vec<AuditRecord> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |r: &AuditRecord| r.seq);
+        let page = store
+            .audit_records(after, 1000)
+            .await
+            .expect("audit readable");
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// Assert that the audit chain is intact: sequence numbers 1, 2, …, each record's `prev_hash` is
+/// the previous record's hash (genesis first) and each hash matches its content.
+pub async fn assert_chain_verifies(store: &Store) -> Vec<AuditRecord> {
+    let records = audit_records(store).await;
+    let mut prev = GENESIS;
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as i64 + 1, "audit sequence has no gaps");
+        assert_eq!(
+            r.prev_hash, prev,
+            "record {} links to its predecessor",
+            r.seq
+        );
+        assert!(
+            r.hash_is_valid(),
+            "record {} hash matches its content",
+            r.seq
+        );
+        prev = r.hash;
+    }
+    records
+}
+
+/// Assert that every id is in the audit log.
+pub async fn assert_audited(store: &Store, ids: &[String]) {
+    for id in ids {
+        assert!(
+            store.audit_has_id(id).await.expect("audit readable"),
+            "disclosure {id} is in the audit log"
+        );
+    }
+}
