@@ -1,5 +1,7 @@
 //! The `poortwachter` command line: argument parsing and dispatch to the subcommands.
 
+pub mod audit;
+pub mod audit_read;
 pub mod covenant;
 pub mod dev;
 pub mod serve;
@@ -24,9 +26,12 @@ pub enum Command {
     /// Run the demo: start a gateway with the example certificates and the Drechtsteden covenant,
     /// show disclosures granted and refused, then keep serving (or exit with --once).
     Demo(serve::DemoArgs),
-    /// Work with covenant documents: validate, hash.
+    /// Work with covenant documents: validate, hash, sign, diff.
     #[command(subcommand)]
     Covenant(covenant::CovenantCommand),
+    /// Work with the audit log offline: verify, export, report.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Development helpers (DEVELOPMENT ONLY): generate example certificates and keys.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -37,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args),
         Command::Demo(args) => serve::demo(args),
         Command::Covenant(cmd) => covenant::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Dev(cmd) => dev::run(cmd),
     }
 }

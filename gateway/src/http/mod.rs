@@ -189,7 +189,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     text.push_str("# HELP poortwachter_covenant_days_until_expiry Days until a covenant version in force expires.\n");
     text.push_str("# TYPE poortwachter_covenant_days_until_expiry gauge\n");
     for entry in covenants.entries() {
-        if entry.state_on(today) == policy::CovenantState::Active {
+        let in_force = covenants
+            .in_force(&entry.covenant.id, today)
+            .is_some_and(|f| f.covenant.version == entry.covenant.version);
+        if in_force {
             let days = (entry.covenant.valid_until - today).num_days();
             let _ = writeln!(
                 text,

@@ -1,0 +1,125 @@
+//! Storage of covenant versions and party signatures, behind the backend-neutral `Store`.
+//! Stores documents and signatures as given; it never decides whether a signature counts.
+
+use policy::{AdminState, CovenantId, Oin, Sha256Hash};
+
+use super::{Store, StoreError};
+
+/// One stored covenant version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovenantVersionRow {
+    pub covenant_id: CovenantId,
+    pub version: u32,
+    /// Canonical JSON of the covenant version.
+    pub document: String,
+    /// SHA-256 of `document`, as computed when it was stored.
+    pub hash: Sha256Hash,
+    pub admin: AdminState,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last change of `admin`.
+    pub updated_at: i64,
+}
+
+/// One party's stored signature over one covenant version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovenantSignatureRow {
+    pub covenant_id: CovenantId,
+    pub version: u32,
+    pub party: Oin,
+    /// Detached compact JWS.
+    pub jws: String,
+    /// Unix seconds.
+    pub signed_at: i64,
+}
+
+/// The text form of an administrative state in the database.
+pub(crate) fn admin_text(a: AdminState) -> &'static str {
+    match a {
+        AdminState::Open => "open",
+        AdminState::Suspended => "suspended",
+        AdminState::Terminated => "terminated",
+    }
+}
+
+/// Parse [`admin_text`] back.
+pub(crate) fn parse_admin(s: &str) -> Result<AdminState, StoreError> {
+    match s {
+        "open" => Ok(AdminState::Open),
+        "suspended" => Ok(AdminState::Suspended),
+        "terminated" => Ok(AdminState::Terminated),
+        other => Err(StoreError::Corrupt(format!(
+            "covenant admin state `{other}`"
+        ))),
+    }
+}
+
+impl Store {
+    /// Every stored version (of one covenant when `id` is given), ordered by id and version.
+    pub async fn covenant_versions(
+        &self,
+        id: Option<&CovenantId>,
+    ) -> Result<Vec<CovenantVersionRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.covenant_versions(id).await,
+        }
+    }
+
+    /// Every stored signature (of one covenant when `id` is given).
+    pub async fn covenant_signatures(
+        &self,
+        id: Option<&CovenantId>,
+    ) -> Result<Vec<CovenantSignatureRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.covenant_signatures(id).await,
+        }
+    }
+
+    /// Store a new version with the signatures it already carries, in one transaction.
+    /// `Duplicate` when this id and version exist.
+    pub async fn insert_covenant_version(
+        &self,
+        row: &CovenantVersionRow,
+        signatures: &[CovenantSignatureRow],
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_covenant_version(row, signatures).await,
+        }
+    }
+
+    /// Store a party's signature, replacing an earlier one by the same party over the same
+    /// version. Returns whether one was replaced.
+    pub async fn put_covenant_signature(
+        &self,
+        row: &CovenantSignatureRow,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.put_covenant_signature(row).await,
+        }
+    }
+
+    /// Store a party's signature unless that party already has one over that version. Returns
+    /// whether it was stored.
+    pub async fn add_covenant_signature_if_absent(
+        &self,
+        row: &CovenantSignatureRow,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.add_covenant_signature_if_absent(row).await,
+        }
+    }
+
+    /// Set the administrative state of every version of `id` that is in one of `from` to `to`.
+    /// Returns how many versions changed.
+    pub async fn set_covenant_admin_state(
+        &self,
+        id: &CovenantId,
+        from: &[AdminState],
+        to: AdminState,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.set_covenant_admin_state(id, from, to, at).await,
+        }
+    }
+}
