@@ -754,7 +754,7 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::Malformed(
             "request body at `purpose` has a value of the wrong type or form".into(),
         ),
-        ApiError::PayloadTooLarge(65536),
+        ApiError::PayloadTooLarge,
         ApiError::InvalidConsentToken("the token has expired".into()),
         ApiError::NotConsentIssuer,
         ApiError::DuplicateConsent,
@@ -803,7 +803,7 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::UnknownOrganisation
             | ApiError::InvalidBsn
             | ApiError::Malformed(_)
-            | ApiError::PayloadTooLarge(_)
+            | ApiError::PayloadTooLarge
             | ApiError::Refused { .. }
             | ApiError::InvalidConsentToken(_)
             | ApiError::NotConsentIssuer

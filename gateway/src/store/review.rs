@@ -1,0 +1,43 @@
+//! Reading the audit log for review, reports and exports: one selection type that every backend
+//! turns into its own SQL, always ordered by `seq` so that a cursor (the last `seq` seen) stays
+//! stable while records are appended. Holds pseudonyms and OINs only, never a BSN.
+
+use super::{Store, StoreError};
+use crate::audit::record::AuditRecord;
+
+/// Which audit records to read. Every member narrows the selection; `None` means "any".
+/// Values are already validated and in their stored form (OIN digits, kebab-case names,
+/// RFC 3339 UTC times with microseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSelect {
+    /// Only records in which this organisation is requester or source (an officer's scope).
+    pub party: Option<String>,
+    /// Only records in which this organisation is requester or source (the counterpart filter).
+    pub counterpart: Option<String>,
+    pub kind: Option<String>,
+    pub purpose: Option<String>,
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub subject_pseudonym: Option<String>,
+    /// Inclusive lower bound on the record time.
+    pub time_from: Option<String>,
+    /// Exclusive upper bound on the record time.
+    pub time_to: Option<String>,
+    /// Only records with a sequence number greater than this (the cursor).
+    pub after: i64,
+    /// Only records with a sequence number at most this (a snapshot, for exports).
+    pub through: Option<i64>,
+}
+
+impl Store {
+    /// At most `limit` records matching `select`, in ascending `seq` order.
+    pub async fn audit_select(
+        &self,
+        select: &AuditSelect,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_select(select, limit).await,
+        }
+    }
+}
