@@ -105,6 +105,11 @@ url = "sqlite://{d}/poortwachter.db"
 kek = {{ file = "{d}/kek.b64", env = "POORTWACHTER_KEK" }}
 pseudonym_key = {{ file = "{d}/pseudonym-key.b64", env = "POORTWACHTER_PSEUDONYM_KEY" }}
 
+[audit]
+# Signs checkpoints over the audit chain head; the public half is served at
+# /v1/audit/checkpoint-key and in {c}/audit/checkpoint-ed25519.pub.pem.
+checkpoint_key = "{c}/audit/checkpoint-ed25519.key.pem"
+
 [[organisations]]
 oin = "{UWV}"
 name = "UWV"
@@ -449,6 +454,11 @@ pub fn print_curl(certs: &Path, port: u16) {
     println!(
         "  # no client certificate → no-client-certificate\n  curl --cacert {c}/ca.pem -H 'content-type: application/json' -d '{{}}' https://localhost:{port}/v1/disclosures\n"
     );
+    if let Ok(token) = person_token(certs, "fg-sdd-1", SDD, &["privacy-officer"]) {
+        println!(
+            "  # as the Sociale Dienst's privacy officer: the audit log, and the report for the client\n  TOKEN={token}\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/records\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'accept: text/html' https://localhost:{port}/v1/audit/subjects/{CLIENT_WITH_CONSENT} > report.html\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/verify\n"
+        );
+    }
     println!("Stop with Ctrl-C.");
 }
 

@@ -2,15 +2,26 @@
 //! before the caller may answer. Concurrent appends share one commit (group commit): while one
 //! transaction is being synced, newly arriving records queue and go together in the next.
 
+pub mod canonical;
+pub mod checkpoint;
+pub mod export;
 pub mod record;
+pub mod report;
+pub mod review;
+pub mod verify;
+pub mod verify_sources;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
 use record::{AuditEntry, AuditRecord, GENESIS};
+use verify::{Head, VerifyOptions, VerifyReport};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AuditError {
@@ -28,6 +39,17 @@ struct Pending {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The head of the chain as last committed by this writer.
+    head: Mutex<(i64, policy::Sha256Hash)>,
+    public_key: CheckpointPublicKey,
+    /// The keys checkpoints in this log may be signed with (current and earlier).
+    keys: CheckpointKeys,
+    /// One verification at a time: it reads the whole log.
+    verifying: Semaphore,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -44,17 +66,107 @@ pub struct GroupCommit {
     pub max_wait: Duration,
 }
 
+/// When the writer signs a checkpoint over the chain head: in the commit that brings the records
+/// since the last checkpoint to `every_records`, or `every` after the first record that no
+/// checkpoint covers yet, and when the writer stops.
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    pub signer: Arc<CheckpointSigner>,
+    /// Earlier checkpoint keys (after a rotation), still trusted for verification.
+    pub previous_keys: Vec<CheckpointPublicKey>,
+    pub every_records: u64,
+    pub every: Duration,
+}
+
+/// Why the checkpoint settings cannot be used. Messages name the key.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointConfigError {
+    #[error("audit.checkpoint_key is required: the Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints")]
+    MissingKey,
+    #[error("audit.checkpoint_key: {0}")]
+    Key(checkpoint::CheckpointError),
+    #[error("audit.checkpoint_previous_keys: {0}")]
+    PreviousKey(checkpoint::CheckpointError),
+}
+
+impl Checkpointing {
+    /// Load the keys named in `[audit]`.
+    pub fn from_config(
+        section: &crate::config::AuditSection,
+    ) -> Result<Checkpointing, CheckpointConfigError> {
+        let path = section
+            .checkpoint_key
+            .as_deref()
+            .ok_or(CheckpointConfigError::MissingKey)?;
+        let signer = CheckpointSigner::load(path).map_err(CheckpointConfigError::Key)?;
+        let previous_keys = section
+            .checkpoint_previous_keys
+            .iter()
+            .map(|p| CheckpointPublicKey::load(p))
+            .collect::<Result<_, _>>()
+            .map_err(CheckpointConfigError::PreviousKey)?;
+        Ok(Checkpointing {
+            signer: Arc::new(signer),
+            previous_keys,
+            every_records: section.checkpoint_every_records,
+            every: Duration::from_secs(section.checkpoint_every_secs),
+        })
+    }
+}
+
 impl AuditLog {
-    /// Load the chain head and start the writer. The returned handle finishes once every clone of
-    /// the `AuditLog` is dropped and all queued records are written.
+    /// Load the chain head and start the writer. Refuses to start when the log is behind its
+    /// latest checkpoint (it was truncated) or the checkpointed record differs: appending would
+    /// bury the evidence. The returned handle finishes once every clone of the `AuditLog` is
+    /// dropped, all queued records are written and the last of them is checkpointed.
     pub async fn start(
         store: Store,
         settings: GroupCommit,
-    ) -> Result<(AuditLog, JoinHandle<()>), crate::store::StoreError> {
+        checkpointing: Checkpointing,
+    ) -> Result<(AuditLog, JoinHandle<()>), StoreError> {
         let head = store.audit_head().await?.unwrap_or((0, GENESIS));
+        let last_checkpoint = match store.latest_checkpoint().await? {
+            Some(row) => {
+                let cp = row.parse().map_err(StoreError::Corrupt)?;
+                if cp.seq > head.0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "the audit log ends at seq {} but a checkpoint covers seq {}: it was \
+                         truncated (run `poortwachter audit verify`)",
+                        head.0, cp.seq
+                    )));
+                }
+                let stored = store.audit_hash_at(cp.seq).await?;
+                if stored.as_deref().and_then(policy::Sha256Hash::parse) != Some(cp.head) {
+                    return Err(StoreError::Corrupt(format!(
+                        "the audit record at seq {} does not match its checkpoint (run \
+                         `poortwachter audit verify`)",
+                        cp.seq
+                    )));
+                }
+                cp.seq
+            }
+            None => 0,
+        };
+        let public_key = checkpointing.signer.public_key().clone();
+        let keys = CheckpointKeys::new(
+            std::iter::once(public_key.clone()).chain(checkpointing.previous_keys.iter().cloned()),
+        );
+        let shared = Arc::new(Shared {
+            head: Mutex::new(head),
+            public_key,
+            keys,
+            verifying: Semaphore::new(1),
+        });
         let (tx, rx) = mpsc::channel(settings.max_records.max(1) * 16);
-        let task = tokio::spawn(writer(store, rx, head, settings));
-        Ok((AuditLog { tx }, task))
+        let task = tokio::spawn(writer(
+            store,
+            rx,
+            settings,
+            checkpointing,
+            shared.clone(),
+            last_checkpoint,
+        ));
+        Ok((AuditLog { tx, shared }, task))
     }
 
     /// Append an entry and wait until it is durable. Returns its sequence number.
@@ -66,20 +178,112 @@ impl AuditLog {
             .map_err(|_| AuditError::Unavailable)?;
         wait.await.map_err(|_| AuditError::Unavailable)?
     }
+
+    /// The head this writer last committed (`None` while the log is empty).
+    pub fn head(&self) -> Option<Head> {
+        let (seq, hash) = match self.shared.head.lock() {
+            Ok(h) => *h,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        (seq > 0).then_some(Head { seq, hash })
+    }
+
+    /// The public key of the checkpoints this gateway signs.
+    pub fn checkpoint_key(&self) -> &CheckpointPublicKey {
+        &self.shared.public_key
+    }
+
+    /// Every key checkpoints of this log may carry (current first).
+    pub fn checkpoint_keys(&self) -> &CheckpointKeys {
+        &self.shared.keys
+    }
+
+    /// Verify the log in `store` with its checkpoints and, unless `options` names another, this
+    /// writer's own head (so that a truncation after the last checkpoint is found too). One
+    /// verification runs at a time.
+    pub async fn verify(
+        &self,
+        store: &Store,
+        mut options: VerifyOptions,
+    ) -> Result<VerifyReport, verify_sources::SourceError> {
+        let _permit = self
+            .shared
+            .verifying
+            .acquire()
+            .await
+            .map_err(|_| verify_sources::SourceError::Task)?;
+        if options.expect_head.is_none() {
+            options.expect_head = self.head();
+        }
+        verify_sources::verify_store(store, self.shared.keys.clone(), options, |_| {}).await
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+async fn until(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn checkpoint_now(
+    store: &Store,
+    signer: &CheckpointSigner,
+    head: (i64, policy::Sha256Hash),
+) -> Result<(), StoreError> {
+    let cp = signer.sign(head.0, head.1, now_rfc3339());
+    store.insert_checkpoint(&cp).await
 }
 
 async fn writer(
     store: Store,
     mut rx: mpsc::Receiver<Pending>,
-    mut head: (i64, policy::Sha256Hash),
     settings: GroupCommit,
+    checkpointing: Checkpointing,
+    shared: Arc<Shared>,
+    mut last_checkpoint: i64,
 ) {
     let max = settings.max_records.max(1);
+    let every_records = i64::try_from(checkpointing.every_records.max(1)).unwrap_or(i64::MAX);
+    let signer = &checkpointing.signer;
+    let mut head = match shared.head.lock() {
+        Ok(h) => *h,
+        Err(poisoned) => *poisoned.into_inner(),
+    };
+    let set_head = |h: (i64, policy::Sha256Hash)| match shared.head.lock() {
+        Ok(mut g) => *g = h,
+        Err(poisoned) => *poisoned.into_inner() = h,
+    };
+    // When the records that no checkpoint covers yet get one from the timer.
+    let mut due = (head.0 > last_checkpoint).then(|| Instant::now() + checkpointing.every);
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => break,
+            },
+            _ = until(due) => {
+                match checkpoint_now(&store, signer, head).await {
+                    Ok(()) => {
+                        last_checkpoint = head.0;
+                        due = None;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, seq = head.0, "audit checkpoint failed; retrying later");
+                        due = Some(Instant::now() + checkpointing.every);
+                    }
+                }
+                continue;
+            }
+        };
         batch.push(first);
         if !settings.max_wait.is_zero() {
-            let deadline = tokio::time::Instant::now() + settings.max_wait;
+            let deadline = Instant::now() + settings.max_wait;
             while batch.len() < max {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(p)) => batch.push(p),
@@ -102,9 +306,21 @@ async fn writer(
             prev = r.hash;
             records.push(r);
         }
-        match store.append_audit(&records).await {
+        let checkpoint =
+            (seq - last_checkpoint >= every_records).then(|| signer.sign(seq, prev, now_rfc3339()));
+        match store
+            .append_audit_checkpointed(&records, checkpoint.as_ref())
+            .await
+        {
             Ok(()) => {
                 head = (seq, prev);
+                set_head(head);
+                if checkpoint.is_some() {
+                    last_checkpoint = seq;
+                    due = None;
+                } else if due.is_none() {
+                    due = Some(Instant::now() + checkpointing.every);
+                }
                 for (p, r) in batch.drain(..).zip(&records) {
                     let _ = p.done.send(Ok(r.seq));
                 }
@@ -117,8 +333,130 @@ async fn writer(
                 // The transaction rolled back; re-read the head in case another writer moved it.
                 if let Ok(Some(h)) = store.audit_head().await {
                     head = h;
+                    set_head(head);
                 }
             }
         }
+    }
+    // Stopping: leave no record uncovered by a checkpoint.
+    if head.0 > last_checkpoint {
+        if let Err(e) = checkpoint_now(&store, signer, head).await {
+            tracing::error!(error = %e, seq = head.0, "final audit checkpoint failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn writer_with(
+        every_records: u64,
+        every: Duration,
+    ) -> (tempfile::TempDir, Store, AuditLog, JoinHandle<()>) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}/audit.db", dir.path().display());
+        let store = Store::open(&url, 2).await.expect("store");
+        let (log, task) = AuditLog::start(
+            store.clone(),
+            GroupCommit {
+                max_records: 1,
+                max_wait: Duration::ZERO,
+            },
+            Checkpointing {
+                signer: Arc::new(CheckpointSigner::generate().expect("key")),
+                previous_keys: Vec::new(),
+                every_records,
+                every,
+            },
+        )
+        .await
+        .expect("writer starts");
+        (dir, store, log, task)
+    }
+
+    fn entry(i: usize) -> AuditEntry {
+        AuditEntry {
+            id: format!("e{i}"),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn checkpoints_come_every_n_records_in_the_commit_and_at_shutdown() {
+        let (_dir, store, log, task) = writer_with(5, Duration::from_secs(3600)).await;
+        for i in 0..12 {
+            log.append(entry(i)).await.expect("appended");
+        }
+        let seqs: Vec<i64> = store
+            .audit_checkpoints(0, i64::MAX)
+            .await
+            .expect("checkpoints")
+            .iter()
+            .map(|c| c.seq)
+            .collect();
+        assert_eq!(seqs, [5, 10]);
+        let keys = log.checkpoint_keys().clone();
+        assert_eq!(log.head().map(|h| h.seq), Some(12));
+        drop(log);
+        task.await.expect("writer stops");
+        let cps = store
+            .audit_checkpoints(0, i64::MAX)
+            .await
+            .expect("checkpoints");
+        assert_eq!(cps.iter().map(|c| c.seq).collect::<Vec<_>>(), [5, 10, 12]);
+        for cp in &cps {
+            keys.verify(cp).expect("signed by the writer's key");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_timer_checkpoints_records_the_count_has_not_reached() {
+        let (_dir, store, log, _task) = writer_with(1000, Duration::from_millis(200)).await;
+        for i in 0..3 {
+            log.append(entry(i)).await.expect("appended");
+        }
+        assert!(store.latest_checkpoint().await.expect("read").is_none());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let cp = loop {
+            if let Some(cp) = store.latest_checkpoint().await.expect("read") {
+                break cp;
+            }
+            assert!(Instant::now() < deadline, "no timer checkpoint");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(cp.seq, 3);
+    }
+
+    #[tokio::test]
+    async fn a_log_behind_its_latest_checkpoint_refuses_to_start() {
+        let (dir, store, log, task) = writer_with(2, Duration::from_secs(3600)).await;
+        for i in 0..4 {
+            log.append(entry(i)).await.expect("appended");
+        }
+        drop(log);
+        task.await.expect("writer stops");
+        let url = format!("sqlite://{}/audit.db", dir.path().display());
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+        sqlx::query("DELETE FROM audit_log WHERE seq > 2")
+            .execute(&pool)
+            .await
+            .expect("deleted");
+        let again = AuditLog::start(
+            store,
+            GroupCommit {
+                max_records: 1,
+                max_wait: Duration::ZERO,
+            },
+            Checkpointing {
+                signer: Arc::new(CheckpointSigner::generate().expect("key")),
+                previous_keys: Vec::new(),
+                every_records: 2,
+                every: Duration::from_secs(3600),
+            },
+        )
+        .await;
+        let e = again.expect_err("refused").to_string();
+        assert!(e.contains("truncated"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! The audit record: what was decided, for whom, on what basis — with field *names* only and the
 //! subject as a pseudonym. Also its canonical encoding and chain hash.
 
-use policy::{canonical_json, Sha256Hash};
+use policy::Sha256Hash;
 use serde::{Deserialize, Serialize};
 
 /// What kind of event a record is about.
@@ -99,15 +99,6 @@ pub struct AuditRecord {
 /// The hash before the first record.
 pub const GENESIS: Sha256Hash = Sha256Hash([0u8; 32]);
 
-/// What is hashed: everything but `hash` itself.
-#[derive(Serialize)]
-struct Hashed<'a> {
-    seq: i64,
-    #[serde(flatten)]
-    entry: &'a AuditEntry,
-    prev_hash: &'a Sha256Hash,
-}
-
 impl AuditRecord {
     /// Place `entry` at `seq` after a record whose hash is `prev_hash`.
     pub fn chain(seq: i64, entry: AuditEntry, prev_hash: Sha256Hash) -> Self {
@@ -120,13 +111,11 @@ impl AuditRecord {
         }
     }
 
-    /// SHA-256 of the canonical JSON (sorted keys, no whitespace) of all members but `hash`.
+    /// SHA-256 of the canonical JSON (sorted keys, no whitespace) of all members but `hash`,
+    /// written by the hand-made encoder in [`super::canonical`] (byte-identical to
+    /// `policy::canonical_json`, several times faster).
     pub fn compute_hash(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash) -> Sha256Hash {
-        Sha256Hash::of(&canonical_json(&Hashed {
-            seq,
-            entry,
-            prev_hash,
-        }))
+        super::canonical::hash_with(seq, entry, prev_hash, &mut Vec::with_capacity(1024))
     }
 
     /// Whether the stored hash matches the content.

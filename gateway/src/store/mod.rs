@@ -2,7 +2,13 @@
 //! Handlers never see SQL; each backend keeps its own dialect (SQLite embedded by default).
 //! Rows hold pseudonyms and ciphertext only; this layer never sees a BSN or a field value.
 
+pub mod checkpoints;
+pub mod covenants;
+pub mod review;
 pub mod sqlite;
+mod sqlite_checkpoints;
+mod sqlite_covenants;
+pub mod sqlite_review;
 
 use crate::audit::record::AuditRecord;
 use crate::crypto::Sealed;

@@ -13,7 +13,7 @@ use crate::crypto::Sealed;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 fn consent_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ConsentRow, StoreError> {
@@ -192,30 +192,7 @@ impl SqliteStore {
 
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for r in records {
-            let text = serde_json::to_string(r)
-                .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
-            sqlx::query(
-                "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-                 subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(r.seq)
-            .bind(&r.entry.id)
-            .bind(&r.entry.time)
-            .bind(r.entry.kind.map(|k| k.as_str()).unwrap_or("unknown"))
-            .bind(&r.entry.requester_oin)
-            .bind(&r.entry.source_oin)
-            .bind(&r.entry.subject_pseudonym)
-            .bind(&r.entry.purpose)
-            .bind(r.entry.decision.map(|d| d.as_str()))
-            .bind(&r.entry.reason)
-            .bind(text)
-            .bind(r.prev_hash.to_string())
-            .bind(r.hash.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_audit(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -252,4 +229,36 @@ impl SqliteStore {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// Insert chained records inside the caller's transaction.
+pub(super) async fn insert_audit(
+    tx: &mut sqlx::SqliteConnection,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    for r in records {
+        let text = serde_json::to_string(r)
+            .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
+                 subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.seq)
+        .bind(&r.entry.id)
+        .bind(&r.entry.time)
+        .bind(r.entry.kind.map(|k| k.as_str()).unwrap_or("unknown"))
+        .bind(&r.entry.requester_oin)
+        .bind(&r.entry.source_oin)
+        .bind(&r.entry.subject_pseudonym)
+        .bind(&r.entry.purpose)
+        .bind(r.entry.decision.map(|d| d.as_str()))
+        .bind(&r.entry.reason)
+        .bind(text)
+        .bind(r.prev_hash.to_string())
+        .bind(r.hash.to_string())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
