@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::store::{Store, StoreError};
 use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
-use record::{AuditEntry, AuditRecord, GENESIS};
+use record::{AuditEntry, GENESIS};
 use verify::{Head, VerifyOptions, VerifyReport};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -230,13 +230,10 @@ async fn until(due: Option<Instant>) {
     }
 }
 
-async fn checkpoint_now(
-    store: &Store,
-    signer: &CheckpointSigner,
-    head: (i64, policy::Sha256Hash),
-) -> Result<(), StoreError> {
-    let cp = signer.sign(head.0, head.1, now_rfc3339());
-    store.insert_checkpoint(&cp).await
+/// Sign the head now if any record is not yet covered by a checkpoint.
+async fn checkpoint_now(store: &Store, signer: &CheckpointSigner) -> Result<(), StoreError> {
+    let sign = |seq, head| signer.sign(seq, head, now_rfc3339());
+    store.checkpoint_head(&sign).await.map(|_| ())
 }
 
 async fn writer(
@@ -245,22 +242,24 @@ async fn writer(
     settings: GroupCommit,
     checkpointing: Checkpointing,
     shared: Arc<Shared>,
-    mut last_checkpoint: i64,
+    last_checkpoint: i64,
 ) {
     let max = settings.max_records.max(1);
     let every_records = i64::try_from(checkpointing.every_records.max(1)).unwrap_or(i64::MAX);
     let signer = &checkpointing.signer;
-    let mut head = match shared.head.lock() {
-        Ok(h) => *h,
-        Err(poisoned) => *poisoned.into_inner(),
-    };
+    let sign = |seq, head| signer.sign(seq, head, now_rfc3339());
     let set_head = |h: (i64, policy::Sha256Hash)| match shared.head.lock() {
         Ok(mut g) => *g = h,
         Err(poisoned) => *poisoned.into_inner() = h,
     };
+    let uncovered = match shared.head.lock() {
+        Ok(h) => h.0 > last_checkpoint,
+        Err(poisoned) => poisoned.into_inner().0 > last_checkpoint,
+    };
     // When the records that no checkpoint covers yet get one from the timer.
-    let mut due = (head.0 > last_checkpoint).then(|| Instant::now() + checkpointing.every);
+    let mut due = uncovered.then(|| Instant::now() + checkpointing.every);
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
+    let mut entries: Vec<AuditEntry> = Vec::with_capacity(max);
     loop {
         let first = tokio::select! {
             p = rx.recv() => match p {
@@ -268,13 +267,10 @@ async fn writer(
                 None => break,
             },
             _ = until(due) => {
-                match checkpoint_now(&store, signer, head).await {
-                    Ok(()) => {
-                        last_checkpoint = head.0;
-                        due = None;
-                    }
+                match checkpoint_now(&store, signer).await {
+                    Ok(()) => due = None,
                     Err(e) => {
-                        tracing::error!(error = %e, seq = head.0, "audit checkpoint failed; retrying later");
+                        tracing::error!(error = %e, "audit checkpoint failed; retrying later");
                         due = Some(Instant::now() + checkpointing.every);
                     }
                 }
@@ -298,51 +294,35 @@ async fn writer(
             }
         }
 
-        let mut records = Vec::with_capacity(batch.len());
-        let (mut seq, mut prev) = head;
-        for p in &batch {
-            seq += 1;
-            let r = AuditRecord::chain(seq, p.entry.clone(), prev);
-            prev = r.hash;
-            records.push(r);
-        }
-        let checkpoint =
-            (seq - last_checkpoint >= every_records).then(|| signer.sign(seq, prev, now_rfc3339()));
-        match store
-            .append_audit_checkpointed(&records, checkpoint.as_ref())
-            .await
-        {
-            Ok(()) => {
-                head = (seq, prev);
-                set_head(head);
-                if checkpoint.is_some() {
-                    last_checkpoint = seq;
+        // The store chains the batch onto the head it reads under its write lock, so another
+        // writer (a second gateway instance, an operator's tool) never forks the chain.
+        entries.clear();
+        entries.extend(batch.iter_mut().map(|p| std::mem::take(&mut p.entry)));
+        match store.append_chained(&entries, every_records, &sign).await {
+            Ok(appended) => {
+                if let Some(last) = appended.records.last() {
+                    set_head((last.seq, last.hash));
+                }
+                if appended.checkpoint.is_some() {
                     due = None;
                 } else if due.is_none() {
                     due = Some(Instant::now() + checkpointing.every);
                 }
-                for (p, r) in batch.drain(..).zip(&records) {
+                for (p, r) in batch.drain(..).zip(&appended.records) {
                     let _ = p.done.send(Ok(r.seq));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, records = records.len(), "audit append failed; refusing the requests in this commit");
+                tracing::error!(error = %e, records = entries.len(), "audit append failed; refusing the requests in this commit");
                 for p in batch.drain(..) {
                     let _ = p.done.send(Err(AuditError::Unavailable));
-                }
-                // The transaction rolled back; re-read the head in case another writer moved it.
-                if let Ok(Some(h)) = store.audit_head().await {
-                    head = h;
-                    set_head(head);
                 }
             }
         }
     }
     // Stopping: leave no record uncovered by a checkpoint.
-    if head.0 > last_checkpoint {
-        if let Err(e) = checkpoint_now(&store, signer, head).await {
-            tracing::error!(error = %e, seq = head.0, "final audit checkpoint failed");
-        }
+    if let Err(e) = checkpoint_now(&store, signer).await {
+        tracing::error!(error = %e, "final audit checkpoint failed");
     }
 }
 

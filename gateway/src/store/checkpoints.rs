@@ -52,7 +52,42 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// Signs a checkpoint over (seq, head hash); called inside the append transaction.
+pub type CheckpointSign<'a> = dyn Fn(i64, Sha256Hash) -> Checkpoint + Send + Sync + 'a;
+
+/// What one chained append wrote.
+#[derive(Debug, Clone)]
+pub struct ChainAppend {
+    pub records: Vec<AuditRecord>,
+    /// The checkpoint written in the same transaction, when one was due.
+    pub checkpoint: Option<Checkpoint>,
+}
+
 impl Store {
+    /// Append entries as the next records of the one chain, reading and locking its head inside
+    /// the transaction (several gateway instances may append); sign a checkpoint in the same
+    /// transaction when `every_records` records have accumulated since the last one.
+    pub async fn append_chained(
+        &self,
+        entries: &[crate::audit::record::AuditEntry],
+        every_records: i64,
+        sign: &CheckpointSign<'_>,
+    ) -> Result<ChainAppend, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.append_chained(entries, every_records, sign).await,
+        }
+    }
+
+    /// Sign and store a checkpoint over the current head if records exist that none covers.
+    pub async fn checkpoint_head(
+        &self,
+        sign: &CheckpointSign<'_>,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.checkpoint_head(sign).await,
+        }
+    }
+
     /// Open an existing database read-only, without migrations.
     pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
@@ -61,25 +96,6 @@ impl Store {
             ))
         } else {
             Err(StoreError::UnsupportedUrl)
-        }
-    }
-
-    /// Append chained records and, when given, a checkpoint over them, in one durable
-    /// transaction.
-    pub async fn append_audit_checkpointed(
-        &self,
-        records: &[AuditRecord],
-        checkpoint: Option<&Checkpoint>,
-    ) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.append_audit_checkpointed(records, checkpoint).await,
-        }
-    }
-
-    /// Store a checkpoint on its own (the timer's).
-    pub async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_checkpoint(checkpoint).await,
         }
     }
 

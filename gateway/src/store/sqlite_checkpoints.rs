@@ -6,11 +6,13 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 
-use super::checkpoints::{AuditRow, CheckpointRow};
+use policy::Sha256Hash;
+
+use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
 use super::sqlite::{insert_audit, SqliteStore};
 use super::StoreError;
 use crate::audit::checkpoint::Checkpoint;
-use crate::audit::record::AuditRecord;
+use crate::audit::record::{AuditEntry, AuditRecord, GENESIS};
 
 async fn insert(conn: &mut sqlx::SqliteConnection, cp: &Checkpoint) -> Result<(), StoreError> {
     sqlx::query(
@@ -36,7 +38,79 @@ fn checkpoint_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckpointRow, Sto
     })
 }
 
+/// The head of the chain and the latest checkpoint's seq, read inside the caller's transaction.
+async fn head_and_checkpoint(
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<((i64, Sha256Hash), i64), StoreError> {
+    let head = match sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        Some(r) => {
+            let seq: i64 = r.try_get("seq")?;
+            let hash: String = r.try_get("hash")?;
+            let hash = Sha256Hash::parse(&hash)
+                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
+            (seq, hash)
+        }
+        None => (0, GENESIS),
+    };
+    let checkpointed: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM audit_checkpoints")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("seq")?;
+    Ok((head, checkpointed.unwrap_or(0)))
+}
+
 impl SqliteStore {
+    /// Append `entries` as the next records of the chain. The head is read inside a write
+    /// transaction (`BEGIN IMMEDIATE`), so every writer — this gateway or another process on the
+    /// same file — extends one chain. When the records since the latest checkpoint reach
+    /// `every_records`, the new head is signed and the checkpoint goes in the same transaction.
+    pub async fn append_chained(
+        &self,
+        entries: &[AuditEntry],
+        every_records: i64,
+        sign: &CheckpointSign<'_>,
+    ) -> Result<ChainAppend, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let ((mut seq, mut prev), checkpointed) = head_and_checkpoint(&mut tx).await?;
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            seq += 1;
+            let r = AuditRecord::chain(seq, entry.clone(), prev);
+            prev = r.hash;
+            records.push(r);
+        }
+        insert_audit(&mut tx, &records).await?;
+        let checkpoint = (seq - checkpointed >= every_records).then(|| sign(seq, prev));
+        if let Some(cp) = &checkpoint {
+            insert(&mut tx, cp).await?;
+        }
+        tx.commit().await?;
+        Ok(ChainAppend {
+            records,
+            checkpoint,
+        })
+    }
+
+    /// Sign the current head when records exist that no checkpoint covers yet.
+    pub async fn checkpoint_head(
+        &self,
+        sign: &CheckpointSign<'_>,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let ((seq, head), checkpointed) = head_and_checkpoint(&mut tx).await?;
+        if seq <= checkpointed {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let cp = sign(seq, head);
+        insert(&mut tx, &cp).await?;
+        tx.commit().await?;
+        Ok(Some(cp))
+    }
+
     /// Open an existing database read-only, without migrations (offline verification must not
     /// change what it verifies).
     pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
@@ -48,25 +122,6 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok(SqliteStore { pool })
-    }
-
-    pub async fn append_audit_checkpointed(
-        &self,
-        records: &[AuditRecord],
-        checkpoint: Option<&Checkpoint>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, records).await?;
-        if let Some(cp) = checkpoint {
-            insert(&mut tx, cp).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        insert(&mut conn, cp).await
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
