@@ -218,8 +218,10 @@ async fn a_live_gateway_signs_checkpoints_and_its_database_verifies_until_a_row_
             report["expected_head_found"], true,
             "checked against the live head"
         );
+        // How many checkpoints exist depends on how group commit batched the concurrent
+        // requests (one checkpoint per commit at most); at least the timer's is there.
         assert!(
-            report["checkpoints_matched"].as_u64().unwrap() >= 2,
+            report["checkpoints_matched"].as_u64().unwrap() >= 1,
             "{report}"
         );
     }

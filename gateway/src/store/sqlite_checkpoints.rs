@@ -42,23 +42,25 @@ fn checkpoint_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckpointRow, Sto
 async fn head_and_checkpoint(
     conn: &mut sqlx::SqliteConnection,
 ) -> Result<((i64, Sha256Hash), i64), StoreError> {
-    let head = match sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        Some(r) => {
-            let seq: i64 = r.try_get("seq")?;
-            let hash: String = r.try_get("hash")?;
+    // One round trip for both: the last record and the latest checkpoint's seq.
+    let row = sqlx::query(
+        "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1) AS seq, \
+                (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS hash, \
+                (SELECT MAX(seq) FROM audit_checkpoints) AS checkpointed",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let seq: Option<i64> = row.try_get("seq")?;
+    let hash: Option<String> = row.try_get("hash")?;
+    let checkpointed: Option<i64> = row.try_get("checkpointed")?;
+    let head = match (seq, hash) {
+        (Some(seq), Some(hash)) => {
             let hash = Sha256Hash::parse(&hash)
                 .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
             (seq, hash)
         }
-        None => (0, GENESIS),
+        _ => (0, GENESIS),
     };
-    let checkpointed: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM audit_checkpoints")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("seq")?;
     Ok((head, checkpointed.unwrap_or(0)))
 }
 
