@@ -62,3 +62,60 @@ fn ci_runs_exactly_the_readme_test_command() {
     assert!(ci.lines().any(|l| l.trim() == "bash tests/run-all.sh"));
     assert!(readme.contains("cargo run --bin poortwachter -- demo"));
 }
+
+fn yaml_documents(path: &str) -> Vec<yaml_rust2::Yaml> {
+    let text = std::fs::read_to_string(repo().join(path)).unwrap();
+    yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{path} is not valid YAML: {e}"))
+}
+
+#[test]
+fn deployment_files_parse_and_keep_their_safety_settings() {
+    let compose = &yaml_documents("deploy/compose.yaml")[0];
+    for service in ["gateway", "postgres", "otel-collector"] {
+        assert!(
+            !compose["services"][service].is_badvalue(),
+            "compose has the {service} service"
+        );
+    }
+    assert_eq!(
+        compose["services"]["gateway"]["read_only"].as_bool(),
+        Some(true)
+    );
+
+    let deployment = &yaml_documents("deploy/k8s/deployment.yaml")[0];
+    assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+
+    let service = &yaml_documents("deploy/k8s/service.yaml")[0];
+    assert_eq!(service["kind"].as_str(), Some("Service"));
+    let secrets = yaml_documents("deploy/k8s/secrets.yaml");
+    assert_eq!(secrets.len(), 2);
+    assert!(secrets.iter().all(|s| s["kind"].as_str() == Some("Secret")));
+    let collector = &yaml_documents("deploy/otel-collector.yaml")[0];
+    assert!(!collector["receivers"]["otlp"].is_badvalue());
+
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("USER nonroot"),
+        "the image runs as a non-root user"
+    );
+    assert!(
+        dockerfile.matches("FROM ").count() >= 2,
+        "multi-stage build"
+    );
+}

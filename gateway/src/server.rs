@@ -160,3 +160,47 @@ pub async fn start(state: AppState, tls: TlsHolder) -> std::io::Result<RunningSe
         task,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn certs() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../certs-example")
+    }
+
+    fn section(cert: &str) -> crate::config::TlsSection {
+        crate::config::TlsSection {
+            cert: certs().join(cert),
+            key: certs().join("server-key.pem"),
+            client_ca: certs().join("ca.pem"),
+            crls: vec![certs().join("crl.pem")],
+        }
+    }
+
+    #[test]
+    fn reload_swaps_the_configuration_and_a_broken_file_keeps_the_old_one() {
+        let good = section("server.pem");
+        let first = crate::tls::server_config(&good.cert, &good.key, &good.client_ca, &good.crls)
+            .expect("example TLS configuration");
+        let holder = TlsHolder::new(first.clone());
+        assert!(Arc::ptr_eq(&holder.current(), &first));
+
+        holder.reload(&good).expect("reload from the same files");
+        let second = holder.current();
+        assert!(
+            !Arc::ptr_eq(&second, &first),
+            "new connections get the reloaded configuration"
+        );
+
+        let err = holder
+            .reload(&section("does-not-exist.pem"))
+            .expect_err("a missing certificate is refused");
+        assert!(err.to_string().contains("does-not-exist.pem"), "{err}");
+        assert!(
+            Arc::ptr_eq(&holder.current(), &second),
+            "the working configuration stays"
+        );
+    }
+}

@@ -124,8 +124,12 @@ impl AuditLog {
         settings: GroupCommit,
         checkpointing: Checkpointing,
     ) -> Result<(AuditLog, JoinHandle<()>), StoreError> {
+        // The checkpoint first, then the head: another instance may be appending (and signing)
+        // meanwhile, and a head read after the checkpoint is never behind it unless the log was
+        // truncated.
+        let latest_checkpoint = store.latest_checkpoint().await?;
         let head = store.audit_head().await?.unwrap_or((0, GENESIS));
-        let last_checkpoint = match store.latest_checkpoint().await? {
+        let last_checkpoint = match latest_checkpoint {
             Some(row) => {
                 let cp = row.parse().map_err(StoreError::Corrupt)?;
                 if cp.seq > head.0 {
@@ -170,6 +174,11 @@ impl AuditLog {
     }
 
     /// Append an entry and wait until it is durable. Returns its sequence number.
+    /// Whether the writer task is still running (readiness).
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     pub async fn append(&self, entry: AuditEntry) -> Result<i64, AuditError> {
         let (done, wait) = oneshot::channel();
         self.tx

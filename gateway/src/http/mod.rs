@@ -173,7 +173,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database answers and the audit writer runs: without either, every disclosure
+/// would be refused (fail closed), so a load balancer should route elsewhere.
 async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.audit.is_alive() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "audit writer stopped").into_response();
+    }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
