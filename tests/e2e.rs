@@ -1,5 +1,6 @@
 //! End-to-end tests over real mutual TLS: each test starts its own gateway (demo setup, fresh
-//! SQLite) on an ephemeral port and talks to it with the example organisation certificates.
+//! SQLite, or a fresh PostgreSQL database with `POORTWACHTER_TEST_DATABASE=postgres`) on an
+//! ephemeral port and talks to it with the example organisation certificates.
 //! Covers every refusal reason of DESIGN.md §3, TLS-level refusals, consent-token attacks,
 //! handover validation, minimum disclosure, the no-BSN-oracle property, hostile bodies and the
 //! audit chain.
@@ -430,10 +431,64 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
     assert_eq!(sdd.get("/healthz").await.expect("answered").status, 200);
 }
 
+/// A trigger that makes every insert into the audit log fail, on either backend.
+enum AuditOutage {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl AuditOutage {
+    async fn begin(url: &str) -> AuditOutage {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            let mut db = sqlx::SqliteConnection::connect(url)
+                .await
+                .expect("test connects to the gateway's SQLite file");
+            sqlx::query(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'down'); END;",
+            )
+            .execute(&mut db)
+            .await
+            .expect("trigger created");
+            AuditOutage::Sqlite(db)
+        } else {
+            let mut db = sqlx::PgConnection::connect(url)
+                .await
+                .expect("test connects to the gateway's PostgreSQL database");
+            sqlx::raw_sql(
+                "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'down'; END $$; \
+                 CREATE TRIGGER audit_down BEFORE INSERT ON audit_log \
+                 FOR EACH ROW EXECUTE FUNCTION audit_down();",
+            )
+            .execute(&mut db)
+            .await
+            .expect("trigger created");
+            AuditOutage::Postgres(db)
+        }
+    }
+
+    async fn end(self) {
+        match self {
+            AuditOutage::Sqlite(mut db) => {
+                sqlx::query("DROP TRIGGER audit_down")
+                    .execute(&mut db)
+                    .await
+                    .expect("trigger dropped");
+            }
+            AuditOutage::Postgres(mut db) => {
+                sqlx::raw_sql("DROP TRIGGER audit_down ON audit_log; DROP FUNCTION audit_down();")
+                    .execute(&mut db)
+                    .await
+                    .expect("trigger dropped");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn audit_outage_fails_closed_with_audit_unavailable_and_releases_nothing() {
-    use sqlx::Connection;
-
     let gw = Gateway::start().await;
     let bsn = bsn(17);
     gw.register_demo_consent(&bsn).await;
@@ -448,16 +503,7 @@ async fn audit_outage_fails_closed_with_audit_unavailable_and_releases_nothing()
     assert_eq!(r.status, 201, "{}", text(&r));
 
     // Break the audit store for real: every insert into the log aborts.
-    let mut db = sqlx::SqliteConnection::connect(&gw.db_url())
-        .await
-        .expect("test connects to the gateway's SQLite file");
-    sqlx::query(
-        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log \
-         BEGIN SELECT RAISE(ABORT, 'down'); END;",
-    )
-    .execute(&mut db)
-    .await
-    .expect("trigger created");
+    let outage = AuditOutage::begin(&gw.db_url()).await;
 
     let before = audit_records(&gw.store().await).await.len();
     let permit = ask(&bsn, "job-mediation", &["own_transport", "adviser_contact"]);
@@ -491,10 +537,7 @@ async fn audit_outage_fails_closed_with_audit_unavailable_and_releases_nothing()
     );
 
     // Repaired: the same request is answered and the chain continues intact.
-    sqlx::query("DROP TRIGGER audit_down")
-        .execute(&mut db)
-        .await
-        .expect("trigger dropped");
+    outage.end().await;
     let r = gw.disclose("sdd", &permit).await;
     let v = assert_permitted(&r);
     assert_eq!(

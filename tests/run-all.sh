@@ -39,6 +39,8 @@ start_postgres() {
   "${run[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
     -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null
   export POORTWACHTER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  # The PostgreSQL tests fail instead of skipping when the server is missing.
+  export POORTWACHTER_REQUIRE_POSTGRES=1
 }
 
 stop_postgres() {
@@ -58,3 +60,8 @@ start_postgres
 echo "== cargo test (SQLite always; PostgreSQL via POORTWACHTER_TEST_POSTGRES_URL)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+# The end-to-end and covenant suites once more, every gateway on a fresh PostgreSQL database
+# (tests/postgres.rs, run above, adds two instances on one database).
+echo "== end-to-end suites on PostgreSQL"
+POORTWACHTER_TEST_DATABASE=postgres cargo test --workspace --test e2e --test covenants

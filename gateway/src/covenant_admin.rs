@@ -30,6 +30,14 @@ fn default_expiry_warning_days() -> u32 {
     DEFAULT_EXPIRY_WARNING_DAYS
 }
 
+/// How often an instance checks the database for covenant changes made elsewhere, when the
+/// configuration names no interval.
+pub const DEFAULT_REFRESH_INTERVAL_MS: u64 = 1000;
+
+fn default_refresh_interval_ms() -> u64 {
+    DEFAULT_REFRESH_INTERVAL_MS
+}
+
 /// `[covenants_admin]` in the configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,12 +45,19 @@ pub struct AdminSettings {
     /// Warn (list endpoint, `/metrics`) about covenants in force that end within this many days.
     #[serde(default = "default_expiry_warning_days")]
     pub expiry_warning_days: u32,
+    /// Check the database this often (milliseconds) for covenant changes made through another
+    /// instance or tool, and rebuild the snapshot when there are any (`crate::covenant_sync`):
+    /// such a change takes effect here within this interval plus one rebuild. 0 turns the check
+    /// off (one instance only, and no other writer).
+    #[serde(default = "default_refresh_interval_ms")]
+    pub refresh_interval_ms: u64,
 }
 
 impl Default for AdminSettings {
     fn default() -> Self {
         AdminSettings {
             expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+            refresh_interval_ms: DEFAULT_REFRESH_INTERVAL_MS,
         }
     }
 }
@@ -51,6 +66,13 @@ impl Default for AdminSettings {
 /// (a slower rebuild can never overwrite a newer one).
 #[derive(Debug, Default)]
 pub struct AdminLock(tokio::sync::Mutex<()>);
+
+impl AdminLock {
+    /// Wait for the other acts (and snapshot rebuilds) of this instance to finish.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
+}
 
 /// Why an administrative act was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -265,11 +287,14 @@ pub async fn build_set(
     ))
 }
 
-/// Rebuild the snapshot from the database and swap it in: the next request sees it.
+/// Rebuild the snapshot from the database and swap it in: the next request sees it. Callers
+/// hold the [`AdminLock`]. The covenant generation is read before the tables, so a change that
+/// lands during the rebuild is picked up by the next check of `crate::covenant_sync`.
 pub async fn refresh(state: &AppState) -> Result<(), StoreError> {
+    let generation = state.store.covenant_generation().await?;
     let catalogue = state.covenants().catalogue().clone();
     let set = build_set(&state.store, &state.covenant_keys, catalogue).await?;
-    state.replace_covenants(set);
+    state.replace_covenants(set, generation);
     Ok(())
 }
 

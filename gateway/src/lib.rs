@@ -12,6 +12,7 @@ pub mod consent;
 pub mod covenant_admin;
 pub mod covenant_diff;
 pub mod covenant_sig;
+pub mod covenant_sync;
 pub mod crypto;
 pub mod demo;
 pub mod devcerts;

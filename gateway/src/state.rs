@@ -2,6 +2,7 @@
 //! covenant snapshot), built once at start-up from the configuration. Cheap to clone.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct Inner {
     pub organisations: HashMap<Oin, String>,
     pub covenant_admin: crate::covenant_admin::AdminLock,
     covenants: RwLock<Arc<CovenantSet>>,
+    /// The database's covenant generation the snapshot was built at (read before building).
+    covenant_generation: AtomicI64,
 }
 
 impl std::ops::Deref for AppState {
@@ -133,6 +136,9 @@ impl AppState {
         let pseudonymizer = Pseudonymizer::new(&config.secret("secrets.pseudonym_key", 32)?);
         let checkpointing = crate::audit::Checkpointing::from_config(&config.audit)?;
         let store = Store::open(&config.database.url, config.database.max_connections).await?;
+        // Read before the import and the build: a change by another instance in between only
+        // causes one more rebuild (crate::covenant_sync), never a missed one.
+        let covenant_generation = store.covenant_generation().await?;
         let covenants =
             crate::covenant_admin::import_config(&store, &config, &covenants, &covenant_keys)
                 .await?;
@@ -168,6 +174,7 @@ impl AppState {
             organisations,
             covenant_admin: Default::default(),
             covenants: RwLock::new(Arc::new(covenants)),
+            covenant_generation: AtomicI64::new(covenant_generation),
         }));
         Ok((state, writer))
     }
@@ -180,13 +187,22 @@ impl AppState {
         }
     }
 
-    /// Swap in a new covenant snapshot; the next request sees it.
-    pub fn replace_covenants(&self, set: CovenantSet) {
+    /// Swap in a new covenant snapshot, built from the database at covenant `generation`; the
+    /// next request sees it.
+    pub fn replace_covenants(&self, set: CovenantSet, generation: i64) {
         let new = Arc::new(set);
         match self.0.covenants.write() {
             Ok(mut g) => *g = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }
+        self.0
+            .covenant_generation
+            .store(generation, Ordering::SeqCst);
+    }
+
+    /// The covenant generation the current snapshot was built at.
+    pub fn covenant_generation(&self) -> i64 {
+        self.0.covenant_generation.load(Ordering::SeqCst)
     }
 
     /// Whether `oin` is a configured organisation.

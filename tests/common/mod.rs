@@ -2,6 +2,10 @@
 //! the Drechtsteden covenant signed by both parties, fresh secrets, SQLite) in a fresh temporary
 //! directory, plus helpers for requests, consent tokens, problem answers and the audit chain.
 //! Each test binary uses only part of it.
+//!
+//! The database: SQLite in the data directory, unless `POORTWACHTER_TEST_DATABASE=postgres`, in
+//! which case [`Gateway::start`] uses a fresh database of its own on the PostgreSQL server named by
+//! `POORTWACHTER_TEST_POSTGRES_URL` (so a whole suite can run once per backend).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -29,16 +33,99 @@ pub fn certs_dir() -> PathBuf {
     repo_root().join("certs-example")
 }
 
-/// Write the demo configuration into `data`, listening on `listen`; returns the config file.
+/// The file in a data directory that names the PostgreSQL database its gateway uses (absent:
+/// SQLite in the data directory).
+const DATABASE_URL_FILE: &str = "database-url";
+
+/// Write the demo configuration into `data`, listening on `listen`; returns the config file. When
+/// the data directory was set up for PostgreSQL ([`use_postgres`]), the configuration names that
+/// database instead of the SQLite file.
 pub fn write_demo_config(data: &Path, listen: &str) -> PathBuf {
-    demo::write_config(&DemoPaths::in_repo(&repo_root(), data), listen)
-        .expect("demo configuration is written")
+    let path = demo::write_config(&DemoPaths::in_repo(&repo_root(), data), listen)
+        .expect("demo configuration is written");
+    if let Ok(url) = std::fs::read_to_string(data.join(DATABASE_URL_FILE)) {
+        let text = std::fs::read_to_string(&path).expect("configuration readable");
+        let sqlite = format!("url = \"{}\"", sqlite_url(data));
+        assert!(text.contains(&sqlite), "the demo configuration uses SQLite");
+        let text = text.replace(&sqlite, &format!("url = \"{}\"", url.trim()));
+        std::fs::write(&path, text).expect("configuration written");
+    }
+    path
 }
 
-/// The SQLite URL the demo configuration in `data` uses.
-pub fn db_url(data: &Path) -> String {
+fn sqlite_url(data: &Path) -> String {
     let data = data.canonicalize().expect("data dir exists");
     format!("sqlite://{}/poortwachter.db", data.display())
+}
+
+/// The database URL the demo configuration in `data` uses.
+pub fn db_url(data: &Path) -> String {
+    match std::fs::read_to_string(data.join(DATABASE_URL_FILE)) {
+        Ok(url) => url.trim().to_owned(),
+        Err(_) => sqlite_url(data),
+    }
+}
+
+/// Which database a test gateway uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDatabase {
+    Sqlite,
+    Postgres,
+}
+
+impl TestDatabase {
+    /// `POORTWACHTER_TEST_DATABASE` (`sqlite`, the default, or `postgres`).
+    pub fn from_env() -> TestDatabase {
+        match std::env::var("POORTWACHTER_TEST_DATABASE").as_deref() {
+            Ok("postgres") => TestDatabase::Postgres,
+            Ok("sqlite") | Err(_) => TestDatabase::Sqlite,
+            Ok(other) => panic!("POORTWACHTER_TEST_DATABASE={other}: use sqlite or postgres"),
+        }
+    }
+}
+
+/// The PostgreSQL server for tests (`POORTWACHTER_TEST_POSTGRES_URL`), or `None` when there is
+/// none. Panics when there is none but `POORTWACHTER_REQUIRE_POSTGRES=1` (CI: never skip).
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("POORTWACHTER_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("POORTWACHTER_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "POORTWACHTER_REQUIRE_POSTGRES=1 but POORTWACHTER_TEST_POSTGRES_URL is not set"
+            );
+            None
+        }
+    }
+}
+
+/// Create a fresh, empty database on the test PostgreSQL server; returns its URL.
+pub async fn fresh_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!(
+        "pw_test_{}",
+        gateway::crypto::random_id("db").replace('_', "")
+    )
+    .to_ascii_lowercase();
+    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .expect("the test PostgreSQL server accepts connections");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("test database created");
+    let _ = conn.close().await;
+    let base = server.split('?').next().unwrap_or(server);
+    let (server, _) = base.rsplit_once('/').expect("the URL names a database");
+    format!("{server}/{name}")
+}
+
+/// Make the gateway configured in `data` use a fresh PostgreSQL database on `server`.
+pub async fn use_postgres(data: &Path, server: &str) -> String {
+    let url = fresh_postgres_database(server).await;
+    std::fs::write(data.join(DATABASE_URL_FILE), &url).expect("database url written");
+    url
 }
 
 /// A gateway running in this process on `127.0.0.1:<ephemeral>`.
@@ -53,11 +140,27 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Start a gateway with the demo setup in a fresh temporary directory.
+    /// Start a gateway with the demo setup in a fresh temporary directory, on the database
+    /// `POORTWACHTER_TEST_DATABASE` names.
     pub async fn start() -> Gateway {
+        Gateway::start_on(TestDatabase::from_env(), |_| {}).await
+    }
+
+    /// Start a gateway with the demo setup in a fresh temporary directory, on `database` (a
+    /// fresh one), with `adjust` applied to the loaded configuration.
+    pub async fn start_on(
+        database: TestDatabase,
+        adjust: impl FnOnce(&mut gateway::config::Config),
+    ) -> Gateway {
         let data = tempfile::tempdir().expect("temporary directory");
+        if database == TestDatabase::Postgres {
+            let server = postgres_server()
+                .expect("POORTWACHTER_TEST_DATABASE=postgres needs POORTWACHTER_TEST_POSTGRES_URL");
+            use_postgres(data.path(), &server).await;
+        }
         let config_path = write_demo_config(data.path(), "127.0.0.1:0");
-        let config = demo::load(&config_path).expect("demo configuration loads");
+        let mut config = demo::load(&config_path).expect("demo configuration loads");
+        adjust(&mut config);
         let (server, writer) = gateway::cli::serve::start(config)
             .await
             .expect("gateway starts");
@@ -89,7 +192,7 @@ impl Gateway {
         db_url(self.data.path())
     }
 
-    /// Open the gateway's database (a second pool on the same SQLite file).
+    /// Open the gateway's database (a second pool on the same SQLite file or PostgreSQL database).
     pub async fn store(&self) -> Store {
         Store::open(&self.db_url(), 1).await.expect("store opens")
     }

@@ -45,7 +45,8 @@ pub struct VerifyArgs {
     /// The gateway configuration: its database and its checkpoint key.
     #[arg(long, short, env = "POORTWACHTER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// The database to verify (`sqlite://…`), instead of the configuration's.
+    /// The database to verify (`sqlite://…` or `postgres://…`, opened read-only), instead of the
+    /// configuration's.
     #[arg(long, conflicts_with = "export")]
     pub database: Option<String>,
     /// A JSON Lines export to verify (records, `{"checkpoint":…}` lines) instead of a database.

@@ -67,6 +67,7 @@ pub async fn start(
     let server = crate::server::start(state.clone(), tls)
         .await
         .context("cannot listen")?;
+    crate::covenant_sync::spawn(state.clone(), server.shutdown_signal());
     crate::retention::spawn(state, server.shutdown_signal());
     Ok((server, writer))
 }

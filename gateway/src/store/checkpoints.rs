@@ -73,9 +73,7 @@ impl Store {
         every_records: i64,
         sign: &CheckpointSign<'_>,
     ) -> Result<ChainAppend, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.append_chained(entries, every_records, sign).await,
-        }
+        dispatch!(self, s => s.append_chained(entries, every_records, sign).await)
     }
 
     /// Sign and store a checkpoint over the current head if records exist that none covers.
@@ -83,27 +81,25 @@ impl Store {
         &self,
         sign: &CheckpointSign<'_>,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.checkpoint_head(sign).await,
-        }
+        dispatch!(self, s => s.checkpoint_head(sign).await)
     }
 
-    /// Open an existing database read-only, without migrations.
+    /// Open an existing database read-only, without migrations (SQLite: the file opened
+    /// read-only; PostgreSQL: every transaction read-only).
     pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(
+        match super::Backend::of(url)? {
+            super::Backend::Sqlite => Ok(Store::Sqlite(
                 super::sqlite::SqliteStore::open_read_only(url).await?,
-            ))
-        } else {
-            Err(StoreError::UnsupportedUrl)
+            )),
+            super::Backend::Postgres => Ok(Store::Postgres(
+                super::postgres::PgStore::open_read_only(url).await?,
+            )),
         }
     }
 
     /// The checkpoint with the highest seq.
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.latest_checkpoint().await,
-        }
+        dispatch!(self, s => s.latest_checkpoint().await)
     }
 
     /// Checkpoint rows with `from <= seq <= to`, in seq order.
@@ -112,9 +108,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<CheckpointRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_checkpoint_rows(from, to).await,
-        }
+        dispatch!(self, s => s.audit_checkpoint_rows(from, to).await)
     }
 
     /// Checkpoints with `from <= seq <= to`, in seq order (what an export of that range needs).
@@ -132,22 +126,16 @@ impl Store {
 
     /// Raw audit rows with `seq > after`, in seq order, at most `limit`.
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_rows(after, limit).await,
-        }
+        dispatch!(self, s => s.audit_rows(after, limit).await)
     }
 
     /// How many audit rows there are.
     pub async fn audit_count(&self) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_count().await,
-        }
+        dispatch!(self, s => s.audit_count().await)
     }
 
     /// The stored hash of the record at `seq` (the column, not recomputed).
     pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_hash_at(seq).await,
-        }
+        dispatch!(self, s => s.audit_hash_at(seq).await)
     }
 }

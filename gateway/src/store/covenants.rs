@@ -60,9 +60,7 @@ impl Store {
         &self,
         id: Option<&CovenantId>,
     ) -> Result<Vec<CovenantVersionRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.covenant_versions(id).await,
-        }
+        dispatch!(self, s => s.covenant_versions(id).await)
     }
 
     /// Every stored signature (of one covenant when `id` is given).
@@ -70,9 +68,7 @@ impl Store {
         &self,
         id: Option<&CovenantId>,
     ) -> Result<Vec<CovenantSignatureRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.covenant_signatures(id).await,
-        }
+        dispatch!(self, s => s.covenant_signatures(id).await)
     }
 
     /// Store a new version with the signatures it already carries, in one transaction.
@@ -82,9 +78,7 @@ impl Store {
         row: &CovenantVersionRow,
         signatures: &[CovenantSignatureRow],
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_covenant_version(row, signatures).await,
-        }
+        dispatch!(self, s => s.insert_covenant_version(row, signatures).await)
     }
 
     /// Store a party's signature, replacing an earlier one by the same party over the same
@@ -93,9 +87,7 @@ impl Store {
         &self,
         row: &CovenantSignatureRow,
     ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.put_covenant_signature(row).await,
-        }
+        dispatch!(self, s => s.put_covenant_signature(row).await)
     }
 
     /// Store a party's signature unless that party already has one over that version. Returns
@@ -104,9 +96,7 @@ impl Store {
         &self,
         row: &CovenantSignatureRow,
     ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.add_covenant_signature_if_absent(row).await,
-        }
+        dispatch!(self, s => s.add_covenant_signature_if_absent(row).await)
     }
 
     /// Set the administrative state of every version of `id` that is in one of `from` to `to`.
@@ -118,8 +108,12 @@ impl Store {
         to: AdminState,
         at: i64,
     ) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.set_covenant_admin_state(id, from, to, at).await,
-        }
+        dispatch!(self, s => s.set_covenant_admin_state(id, from, to, at).await)
+    }
+
+    /// A counter that every change to the covenant tables increments (by trigger, whoever
+    /// writes). When it differs from the one a snapshot was built at, the snapshot may be stale.
+    pub async fn covenant_generation(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.covenant_generation().await)
     }
 }

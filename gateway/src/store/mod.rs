@@ -1,14 +1,32 @@
 //! Storage behind one interface: consents, encrypted handover records and the audit log.
-//! Handlers never see SQL; each backend keeps its own dialect (SQLite embedded by default).
-//! Rows hold pseudonyms and ciphertext only; this layer never sees a BSN or a field value.
+//! Handlers never see SQL; each backend keeps its own dialect (SQLite embedded by default,
+//! PostgreSQL for several instances on one database). Rows hold pseudonyms and ciphertext only;
+//! this layer never sees a BSN or a field value.
+
+/// Call the same method on whichever backend is in use:
+/// `dispatch!(self, s => s.method(…).await)`.
+macro_rules! dispatch {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
 
 pub mod checkpoints;
 pub mod covenants;
+pub mod postgres;
+mod postgres_checkpoints;
+mod postgres_covenants;
+mod postgres_review;
 pub mod review;
 pub mod sqlite;
 mod sqlite_checkpoints;
 mod sqlite_covenants;
 pub mod sqlite_review;
+#[cfg(test)]
+mod tests;
 
 use crate::audit::record::AuditRecord;
 use crate::crypto::Sealed;
@@ -56,64 +74,73 @@ pub struct HandoverRow {
     pub sealed: Sealed,
 }
 
-/// The storage backend in use.
-#[derive(Debug, Clone)]
-pub enum Store {
-    Sqlite(sqlite::SqliteStore),
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-impl Store {
-    /// Connect and run migrations.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+impl Backend {
+    pub(crate) fn of(url: &str) -> Result<Backend, StoreError> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(
-                sqlite::SqliteStore::open(url, max_connections).await?,
-            ))
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
         } else {
             Err(StoreError::UnsupportedUrl)
         }
     }
+}
+
+/// The storage backend in use.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+impl Store {
+    /// Connect and run migrations: `sqlite:…`, or `postgres://…` / `postgresql://…`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        match Backend::of(url)? {
+            Backend::Sqlite => Ok(Store::Sqlite(
+                sqlite::SqliteStore::open(url, max_connections).await?,
+            )),
+            Backend::Postgres => Ok(Store::Postgres(
+                postgres::PgStore::open(url, max_connections).await?,
+            )),
+        }
+    }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.ping().await,
-        }
+        dispatch!(self, s => s.ping().await)
     }
 
     pub async fn insert_consent(&self, row: &ConsentRow) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_consent(row).await,
-        }
+        dispatch!(self, s => s.insert_consent(row).await)
     }
 
     pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.consent(jti).await,
-        }
+        dispatch!(self, s => s.consent(jti).await)
     }
 
     pub async fn consents_for_subject(
         &self,
         subject_pseudonym: &str,
     ) -> Result<Vec<ConsentRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.consents_for_subject(subject_pseudonym).await,
-        }
+        dispatch!(self, s => s.consents_for_subject(subject_pseudonym).await)
     }
 
     /// Mark a consent revoked (once) and destroy the handover records held under it, in one
     /// transaction. Returns `None` when it was already revoked, else the number destroyed.
     pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.revoke_consent(jti, at).await,
-        }
+        dispatch!(self, s => s.revoke_consent(jti, at).await)
     }
 
     /// Insert or replace the record of (purpose, subject, source).
     pub async fn put_handover(&self, row: &HandoverRow) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.put_handover(row).await,
-        }
+        dispatch!(self, s => s.put_handover(row).await)
     }
 
     pub async fn handover(
@@ -122,30 +149,22 @@ impl Store {
         subject_pseudonym: &str,
         source_oin: &str,
     ) -> Result<Option<HandoverRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.handover(purpose, subject_pseudonym, source_oin).await,
-        }
+        dispatch!(self, s => s.handover(purpose, subject_pseudonym, source_oin).await)
     }
 
     /// Destroy handover records whose retention has passed; returns how many.
     pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.sweep_handovers(now).await,
-        }
+        dispatch!(self, s => s.sweep_handovers(now).await)
     }
 
     /// Append chained records in one durable transaction.
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.append_audit(records).await,
-        }
+        dispatch!(self, s => s.append_audit(records).await)
     }
 
     /// The last record's sequence number and hash.
     pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_head().await,
-        }
+        dispatch!(self, s => s.audit_head().await)
     }
 
     /// Records with `seq > after`, in order, at most `limit`.
@@ -154,15 +173,11 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_records(after, limit).await,
-        }
+        dispatch!(self, s => s.audit_records(after, limit).await)
     }
 
     /// Whether an audit record with this id exists.
     pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_has_id(id).await,
-        }
+        dispatch!(self, s => s.audit_has_id(id).await)
     }
 }

@@ -36,8 +36,6 @@ impl Store {
         select: &AuditSelect,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_select(select, limit).await,
-        }
+        dispatch!(self, s => s.audit_select(select, limit).await)
     }
 }

@@ -220,3 +220,13 @@ impl SqliteStore {
         Ok(changed)
     }
 }
+
+impl SqliteStore {
+    pub async fn covenant_generation(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM covenant_generation WHERE singleton = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,232 @@
+//! PostgreSQL queries for covenant versions and signatures (migrations 0004, 0005). SQL only;
+//! whether a signature counts is decided elsewhere, by verifying it.
+
+use policy::{AdminState, CovenantId, Sha256Hash};
+use sqlx::Row;
+
+use super::covenants::{admin_text, parse_admin, CovenantSignatureRow, CovenantVersionRow};
+use super::postgres::PgStore;
+use super::StoreError;
+
+fn version_from_row(r: &sqlx::postgres::PgRow) -> Result<CovenantVersionRow, StoreError> {
+    let id: String = r.try_get("covenant_id")?;
+    let covenant_id: CovenantId = id
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("covenant id `{id}`")))?;
+    let version: i64 = r.try_get("version")?;
+    let version = u32::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("covenant {id} version {version}")))?;
+    let hash: String = r.try_get("hash")?;
+    let hash = Sha256Hash::parse(&hash)
+        .ok_or_else(|| StoreError::Corrupt(format!("covenant {id}@{version}: bad hash")))?;
+    let admin: String = r.try_get("admin_state")?;
+    Ok(CovenantVersionRow {
+        covenant_id,
+        version,
+        document: r.try_get("document")?,
+        hash,
+        admin: parse_admin(&admin)?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn signature_from_row(r: &sqlx::postgres::PgRow) -> Result<CovenantSignatureRow, StoreError> {
+    let id: String = r.try_get("covenant_id")?;
+    let covenant_id: CovenantId = id
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("covenant id `{id}`")))?;
+    let version: i64 = r.try_get("version")?;
+    let version = u32::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("covenant {id} version {version}")))?;
+    let party: String = r.try_get("party_oin")?;
+    let party = party
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("covenant {id}@{version}: party OIN")))?;
+    Ok(CovenantSignatureRow {
+        covenant_id,
+        version,
+        party,
+        jws: r.try_get("jws")?,
+        signed_at: r.try_get("signed_at")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl PgStore {
+    pub async fn covenant_versions(
+        &self,
+        id: Option<&CovenantId>,
+    ) -> Result<Vec<CovenantVersionRow>, StoreError> {
+        let rows = match id {
+            Some(id) => {
+                sqlx::query(
+                    "SELECT * FROM covenant_versions WHERE covenant_id = $1 ORDER BY version",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM covenant_versions ORDER BY covenant_id, version")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(version_from_row).collect()
+    }
+
+    pub async fn covenant_signatures(
+        &self,
+        id: Option<&CovenantId>,
+    ) -> Result<Vec<CovenantSignatureRow>, StoreError> {
+        let rows =
+            match id {
+                Some(id) => {
+                    sqlx::query(
+                        "SELECT * FROM covenant_signatures WHERE covenant_id = $1 \
+                     ORDER BY version, party_oin",
+                    )
+                    .bind(id.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                None => sqlx::query(
+                    "SELECT * FROM covenant_signatures ORDER BY covenant_id, version, party_oin",
+                )
+                .fetch_all(&self.pool)
+                .await?,
+            };
+        rows.iter().map(signature_from_row).collect()
+    }
+
+    pub async fn insert_covenant_version(
+        &self,
+        row: &CovenantVersionRow,
+        signatures: &[CovenantSignatureRow],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO covenant_versions (covenant_id, version, document, hash, admin_state, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(row.covenant_id.as_str())
+        .bind(i64::from(row.version))
+        .bind(&row.document)
+        .bind(row.hash.to_string())
+        .bind(admin_text(row.admin))
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
+            Err(e) => return Err(e.into()),
+        }
+        for s in signatures {
+            sqlx::query(
+                "INSERT INTO covenant_signatures (covenant_id, version, party_oin, jws, \
+                 signed_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(s.covenant_id.as_str())
+            .bind(i64::from(s.version))
+            .bind(s.party.as_str())
+            .bind(&s.jws)
+            .bind(s.signed_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn put_covenant_signature(
+        &self,
+        row: &CovenantSignatureRow,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existed = sqlx::query(
+            "SELECT 1 AS one FROM covenant_signatures \
+             WHERE covenant_id = $1 AND version = $2 AND party_oin = $3",
+        )
+        .bind(row.covenant_id.as_str())
+        .bind(i64::from(row.version))
+        .bind(row.party.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        sqlx::query(
+            "INSERT INTO covenant_signatures (covenant_id, version, party_oin, jws, signed_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (covenant_id, version, party_oin) DO UPDATE SET \
+             jws = excluded.jws, signed_at = excluded.signed_at",
+        )
+        .bind(row.covenant_id.as_str())
+        .bind(i64::from(row.version))
+        .bind(row.party.as_str())
+        .bind(&row.jws)
+        .bind(row.signed_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(existed)
+    }
+
+    pub async fn add_covenant_signature_if_absent(
+        &self,
+        row: &CovenantSignatureRow,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO covenant_signatures (covenant_id, version, party_oin, jws, signed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (covenant_id, version, party_oin) DO NOTHING",
+        )
+        .bind(row.covenant_id.as_str())
+        .bind(i64::from(row.version))
+        .bind(row.party.as_str())
+        .bind(&row.jws)
+        .bind(row.signed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_covenant_admin_state(
+        &self,
+        id: &CovenantId,
+        from: &[AdminState],
+        to: AdminState,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for state in from {
+            changed += sqlx::query(
+                "UPDATE covenant_versions SET admin_state = $1, updated_at = $2 \
+                 WHERE covenant_id = $3 AND admin_state = $4",
+            )
+            .bind(admin_text(to))
+            .bind(at)
+            .bind(id.as_str())
+            .bind(admin_text(*state))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+}
+
+impl PgStore {
+    pub async fn covenant_generation(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM covenant_generation WHERE singleton")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
