@@ -214,7 +214,14 @@ fn find_consent<'a>(
     requested: &[(&FieldName, Option<&FieldSpec>)],
     now: i64,
 ) -> ConsentLookup<'a> {
-    let mut best: Option<(&ConsentRecord, usize)> = None;
+    // Coverage is counted only once a second valid candidate shows up: usually there is one.
+    let covered = |c: &ConsentRecord| {
+        requested
+            .iter()
+            .filter(|(f, _)| c.claims.names_field(f))
+            .count()
+    };
+    let mut best: Option<(&ConsentRecord, Option<usize>)> = None;
     let (mut any_revoked, mut any_out_of_time) = (false, false);
     for record in consents {
         let c = &record.claims;
@@ -234,17 +241,20 @@ fn find_consent<'a>(
             any_out_of_time = true;
             continue;
         }
-        let covered = requested.iter().filter(|(f, _)| c.names_field(f)).count();
-        let better = match best {
-            None => true,
+        best = match best {
+            None => Some((record, None)),
             Some((b, b_covered)) => {
-                (covered, c.iat, std::cmp::Reverse(&c.jti))
+                let b_covered = b_covered.unwrap_or_else(|| covered(b));
+                let this = covered(record);
+                if (this, c.iat, std::cmp::Reverse(&c.jti))
                     > (b_covered, b.claims.iat, std::cmp::Reverse(&b.claims.jti))
+                {
+                    Some((record, Some(this)))
+                } else {
+                    Some((b, Some(b_covered)))
+                }
             }
         };
-        if better {
-            best = Some((record, covered));
-        }
     }
     match best {
         Some((record, _)) => ConsentLookup::Valid(record),
@@ -279,12 +289,10 @@ pub fn decide(
     //    which the requester is itself a party (a grant naming a non-party never counts: that
     //    party has not signed it).
     let found = covenants
-        .grants_for_recipient(&request.requester)
+        .grants_for(&request.requester, &request.purpose)
         .iter()
-        .find(|&&(e, g)| {
-            let covenant = &covenants.entry(e).covenant;
-            covenant.grants[g].purpose == request.purpose
-                && covenant.is_party(&request.requester)
+        .find(|&&(e, _)| {
+            covenants.entry(e).covenant.is_party(&request.requester)
                 && covenants.is_in_force(e, today)
         });
     let Some(&(e, g)) = found else {
@@ -294,6 +302,7 @@ pub fn decide(
     let grant: &Grant = &entry.covenant.grants[g];
 
     // Each requested field once, with its catalogue entry looked up once.
+    let asked_named = !request.fields.is_empty();
     let asked = if request.fields.is_empty() {
         &grant.fields
     } else {
@@ -345,7 +354,10 @@ pub fn decide(
     for (field, spec) in requested {
         let reason = match spec {
             None => Some(WithheldReason::UnknownField),
-            Some(_) if !grant.fields.contains(field) => Some(WithheldReason::FieldNotGranted),
+            // Fields taken from the grant itself need no membership check.
+            Some(_) if asked_named && !grant.fields.contains(field) => {
+                Some(WithheldReason::FieldNotGranted)
+            }
             Some(spec) if spec.special_category && !grant.special_categories => {
                 Some(WithheldReason::SpecialCategoryNotGranted)
             }

@@ -96,8 +96,8 @@ impl CovenantEntry {
 pub struct CovenantSet {
     catalogue: FieldCatalogue,
     entries: Vec<CovenantEntry>,
-    /// recipient → (entry, grant) pairs in (covenant id, version, grant order).
-    grants_by_recipient: HashMap<Oin, Vec<(usize, usize)>>,
+    /// recipient → purpose → (entry, grant) pairs in (covenant id, version, grant order).
+    grants_by_recipient: HashMap<Oin, HashMap<Purpose, Vec<(usize, usize)>>>,
     /// party → entries it is a party to.
     entries_by_party: HashMap<Oin, Vec<usize>>,
     /// covenant id → entries of every version.
@@ -109,7 +109,8 @@ impl CovenantSet {
         entries.sort_by(|a, b| {
             (&a.covenant.id, a.covenant.version).cmp(&(&b.covenant.id, b.covenant.version))
         });
-        let mut grants_by_recipient: HashMap<Oin, Vec<(usize, usize)>> = HashMap::new();
+        let mut grants_by_recipient: HashMap<Oin, HashMap<Purpose, Vec<(usize, usize)>>> =
+            HashMap::new();
         let mut entries_by_party: HashMap<Oin, Vec<usize>> = HashMap::new();
         let mut versions: HashMap<CovenantId, Vec<usize>> = HashMap::new();
         for (e, entry) in entries.iter().enumerate() {
@@ -125,7 +126,11 @@ impl CovenantSet {
             }
             for (g, grant) in entry.covenant.grants.iter().enumerate() {
                 for recipient in &grant.recipients {
-                    let list = grants_by_recipient.entry(recipient.clone()).or_default();
+                    let list = grants_by_recipient
+                        .entry(recipient.clone())
+                        .or_default()
+                        .entry(grant.purpose.clone())
+                        .or_default();
                     if list.last() != Some(&(e, g)) {
                         list.push((e, g));
                     }
@@ -153,9 +158,11 @@ impl CovenantSet {
         &self.entries[e]
     }
 
-    pub(crate) fn grants_for_recipient(&self, oin: &Oin) -> &[(usize, usize)] {
+    /// The (entry, grant) pairs naming `oin` as recipient for `purpose`.
+    pub(crate) fn grants_for(&self, oin: &Oin, purpose: &Purpose) -> &[(usize, usize)] {
         self.grants_by_recipient
             .get(oin)
+            .and_then(|by_purpose| by_purpose.get(purpose))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
