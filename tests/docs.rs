@@ -85,6 +85,7 @@ fn deployment_files_parse_and_keep_their_safety_settings() {
 
     let deployment = &yaml_documents("deploy/k8s/deployment.yaml")[0];
     assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
+    assert_eq!(deployment["spec"]["replicas"].as_i64(), Some(2));
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
     let container = &pod["containers"][0];

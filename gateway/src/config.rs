@@ -78,6 +78,10 @@ pub struct TlsSection {
 pub struct DatabaseSection {
     /// `sqlite://path/to/file.db` (embedded default) or `postgres://…`.
     pub url: String,
+    /// An environment variable that, when set, holds the URL instead (a PostgreSQL URL carries
+    /// its password: keep it out of the file).
+    #[serde(default)]
+    pub url_env: Option<String>,
     /// Maximum pool connections.
     #[serde(default = "default_pool")]
     pub max_connections: u32,
@@ -285,6 +289,11 @@ impl Config {
             .map_err(|e| invalid("(syntax)".into(), e.message().to_string()))?;
         let mut config: Config = serde_path_to_error::deserialize(de)
             .map_err(|e| invalid(e.path().to_string(), e.into_inner().message().to_string()))?;
+        if let Some(var) = &config.database.url_env {
+            if let Ok(url) = std::env::var(var) {
+                config.database.url = url;
+            }
+        }
         config.anchor_paths(base);
         config.check().map_err(|(k, m)| invalid(k, m))?;
         Ok(config)
@@ -335,11 +344,14 @@ impl Config {
         if self.gateway.id.trim().is_empty() {
             return Err(("gateway.id".into(), "must not be empty".into()));
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
         {
             return Err((
                 "database.url".into(),
-                "must start with sqlite:// or postgres://".into(),
+                "must start with sqlite://, postgres:// or postgresql://".into(),
             ));
         }
         if self.audit.checkpoint_every_records == 0 || self.audit.checkpoint_every_secs == 0 {

@@ -1,8 +1,9 @@
 //! Retention. Handover data: a background sweeper destroys records whose retention (from the
 //! covenant grant) has passed, logs how many and leaves an audit record with the count.
-//! Audit records: kept. `[audit] retention_days` accepts only `"keep"` for now, because deleting
-//! old records must keep the chain verifiable (delete whole prefixes up to a signed checkpoint
-//! and let verification start there), which is not built yet. Logs counts only, never subjects.
+//! Audit records: kept by default (`[audit] retention_days = "keep"`); with a number of days, the
+//! sweeper deletes records older than that, but only whole prefixes up to a signed checkpoint, so
+//! the remaining log still verifies from there (`audit verify --allow-pruned`) and the deletion
+//! itself is an audit record. Logs counts only, never subjects.
 
 use std::time::Duration;
 
@@ -26,20 +27,68 @@ pub enum AuditRetention {
     /// Forever (the default).
     #[default]
     Keep,
+    /// This many days (at least); older records go, up to the latest checkpoint before the cut.
+    Days(u32),
 }
 
 impl<'de> Deserialize<'de> for AuditRetention {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Anything but "keep" (a number of days included) is refused with the reason.
         let value = toml::Value::deserialize(d)?;
-        match value.as_str() {
-            Some("keep") => Ok(AuditRetention::Keep),
+        match (&value, value.as_integer()) {
+            (toml::Value::String(s), _) if s == "keep" => Ok(AuditRetention::Keep),
+            (_, Some(days)) if (1..=36_500).contains(&days) => {
+                Ok(AuditRetention::Days(days as u32))
+            }
             _ => Err(serde::de::Error::custom(
-                "only \"keep\" is supported: deleting audit records by age is not implemented \
-                 yet (it must keep the chain verifiable); remove the key or set \"keep\"",
+                "give \"keep\" (the default) or a number of days from 1 to 36500",
             )),
         }
     }
+}
+
+impl AuditRetention {
+    pub fn prunes(self) -> bool {
+        matches!(self, AuditRetention::Days(_))
+    }
+}
+
+/// Delete audit records older than the retention period, up to the latest checkpoint before the
+/// cut (the record at the checkpoint stays, so a signed checkpoint vouches for where the log now
+/// starts). Returns how many records were deleted.
+pub async fn prune_audit_once(state: &AppState, now: DateTime<Utc>) -> Result<u64, SweepError> {
+    let AuditRetention::Days(days) = state.config.audit.retention_days else {
+        return Ok(0);
+    };
+    let cutoff = audit_time(now - chrono::Duration::days(i64::from(days)));
+    let Some(anchor) = state.store.audit_prune_anchor(&cutoff).await? else {
+        return Ok(0);
+    };
+    let deleted = state.store.prune_audit_before(anchor).await?;
+    if deleted == 0 {
+        return Ok(0);
+    }
+    tracing::info!(
+        deleted,
+        anchor,
+        days,
+        "audit retention: old records deleted up to a checkpoint"
+    );
+    state
+        .audit
+        .append(AuditEntry {
+            id: random_id("prn"),
+            kind: Some(AuditKind::AuditPruned),
+            time: audit_time(now),
+            requester_person: Some("gateway:retention".into()),
+            decision: Some(Outcome::Permit),
+            reason: Some(format!(
+                "retention-days:{days};deleted:{deleted};starts-at:{anchor}"
+            )),
+            ..Default::default()
+        })
+        .await
+        .map_err(|_| SweepError::Unaudited(deleted))?;
+    Ok(deleted)
 }
 
 /// Why a sweep failed.
@@ -47,7 +96,7 @@ impl<'de> Deserialize<'de> for AuditRetention {
 pub enum SweepError {
     #[error("handover records could not be swept: {0}")]
     Store(#[from] StoreError),
-    #[error("{0} expired handover record(s) destroyed, but the audit record could not be written")]
+    #[error("{0} expired record(s) destroyed, but the audit record of it could not be written")]
     Unaudited(u64),
 }
 
@@ -76,12 +125,18 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<u64, Swe
 
 /// Start the sweeper; it stops when `shutdown` turns `true` (so the audit writer can finish).
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    let AuditRetention::Keep = state.config.audit.retention_days;
-    tracing::info!(
-        audit_retention = "keep",
-        handover_sweep_interval_secs = SWEEP_INTERVAL.as_secs(),
-        "retention: audit records are kept; expired handover records are swept"
-    );
+    match state.config.audit.retention_days {
+        AuditRetention::Keep => tracing::info!(
+            audit_retention = "keep",
+            sweep_interval_secs = SWEEP_INTERVAL.as_secs(),
+            "retention: audit records are kept; expired handover records are swept"
+        ),
+        AuditRetention::Days(days) => tracing::info!(
+            audit_retention_days = days,
+            sweep_interval_secs = SWEEP_INTERVAL.as_secs(),
+            "retention: audit records older than the period are deleted up to a checkpoint; expired handover records are swept"
+        ),
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -95,6 +150,9 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             }
             if let Err(e) = sweep_once(&state, Utc::now()).await {
                 tracing::error!(error = %e, "handover retention sweep failed");
+            }
+            if let Err(e) = prune_audit_once(&state, Utc::now()).await {
+                tracing::error!(error = %e, "audit retention sweep failed");
             }
         }
     })
@@ -111,15 +169,89 @@ mod tests {
     }
 
     #[test]
-    fn audit_retention_defaults_to_keep_and_refuses_deletion_by_age() {
+    fn audit_retention_is_keep_by_default_or_a_number_of_days() {
         let s: Section = toml::from_str("").unwrap();
         assert_eq!(s.retention_days, AuditRetention::Keep);
         let s: Section = toml::from_str("retention_days = \"keep\"").unwrap();
         assert_eq!(s.retention_days, AuditRetention::Keep);
-        for bad in ["retention_days = 365", "retention_days = \"forever\""] {
+        let s: Section = toml::from_str("retention_days = 365").unwrap();
+        assert_eq!(s.retention_days, AuditRetention::Days(365));
+        for bad in [
+            "retention_days = 0",
+            "retention_days = -1",
+            "retention_days = \"forever\"",
+        ] {
             let msg = toml::from_str::<Section>(bad).unwrap_err().to_string();
-            assert!(msg.contains("only \"keep\""), "{msg}");
+            assert!(msg.contains("number of days"), "{msg}");
         }
+    }
+
+    #[tokio::test]
+    async fn audit_retention_deletes_old_records_up_to_a_checkpoint_and_the_log_still_verifies() {
+        use crate::audit::verify::VerifyOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let paths = crate::demo::DemoPaths::in_repo(&root, dir.path());
+        let config_path = crate::demo::write_config(&paths, "127.0.0.1:0").unwrap();
+        let text = std::fs::read_to_string(&config_path).unwrap().replace(
+            "[audit]",
+            "[audit]\nretention_days = 30\ncheckpoint_every_records = 5",
+        );
+        std::fs::write(&config_path, text).unwrap();
+        let config = crate::config::Config::load(&config_path).unwrap();
+        assert_eq!(config.audit.retention_days, AuditRetention::Days(30));
+        let (state, _writer) = AppState::build(config).await.unwrap();
+        let now = Utc::now();
+        // 12 records 40 days old, then 8 from today: checkpoints land every 5 records.
+        for i in 0..20 {
+            let age = if i < 12 { 40 } else { 0 };
+            state
+                .audit
+                .append(AuditEntry {
+                    id: format!("r{i}"),
+                    kind: Some(AuditKind::Disclosure),
+                    time: audit_time(now - chrono::Duration::days(age)),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let deleted = prune_audit_once(&state, now).await.unwrap();
+        assert_eq!(
+            deleted, 9,
+            "records 1..=9 go; 10 is the last checkpoint before the cut"
+        );
+        assert_eq!(
+            prune_audit_once(&state, now).await.unwrap(),
+            0,
+            "nothing more to delete"
+        );
+        let left = state.store.audit_records(0, 100).await.unwrap();
+        assert_eq!(left.first().map(|r| r.seq), Some(10));
+        let pruned = left.last().unwrap();
+        assert_eq!(pruned.entry.kind, Some(AuditKind::AuditPruned));
+
+        let strict = state
+            .audit
+            .verify(&state.store, VerifyOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            !strict.ok,
+            "without --allow-pruned a missing start is reported"
+        );
+        let report = state
+            .audit
+            .verify(
+                &state.store,
+                VerifyOptions {
+                    allow_pruned_prefix: true,
+                    ..VerifyOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(report.ok, "{report:?}");
     }
 
     #[tokio::test]

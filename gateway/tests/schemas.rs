@@ -1077,6 +1077,7 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
         AuditKind::HandoverDestroyed,
         AuditKind::AuditRead,
         AuditKind::CovenantAdmin,
+        AuditKind::AuditPruned,
     ];
     for k in kinds {
         match k {
@@ -1087,7 +1088,8 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
             | AuditKind::HandoverRefused
             | AuditKind::HandoverDestroyed
             | AuditKind::AuditRead
-            | AuditKind::CovenantAdmin => assert_eq!(to_json(&k), k.as_str()),
+            | AuditKind::CovenantAdmin
+            | AuditKind::AuditPruned => assert_eq!(to_json(&k), k.as_str()),
         }
     }
     assert_eq!(consts_of(&audit["$defs"]["kind"]), names(&kinds));

@@ -16,6 +16,8 @@ pub enum AuditKind {
     HandoverDestroyed,
     AuditRead,
     CovenantAdmin,
+    /// Audit records older than the retention period were deleted up to a signed checkpoint.
+    AuditPruned,
 }
 
 impl AuditKind {
@@ -29,6 +31,7 @@ impl AuditKind {
             AuditKind::HandoverDestroyed => "handover-destroyed",
             AuditKind::AuditRead => "audit-read",
             AuditKind::CovenantAdmin => "covenant-admin",
+            AuditKind::AuditPruned => "audit-pruned",
         }
     }
 }

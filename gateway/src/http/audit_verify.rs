@@ -62,7 +62,7 @@ async fn verify(
         .map_err(|e| ApiError::Malformed(format!("query `expect_head`: {e}")))?;
     review::record_read(&state, &reader, "audit-verify", None, Outcome::Permit).await?;
     let options = VerifyOptions {
-        allow_pruned_prefix: q.allow_pruned,
+        allow_pruned_prefix: q.allow_pruned || state.config.audit.retention_days.prunes(),
         expect_head,
         threads: 0,
     };

@@ -138,4 +138,16 @@ impl Store {
     pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.audit_hash_at(seq).await)
     }
+
+    /// The highest checkpointed seq whose record is older than `cutoff` (RFC 3339, as records
+    /// store their time): the furthest point up to which audit retention may delete.
+    pub async fn audit_prune_anchor(&self, cutoff: &str) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, s => s.audit_prune_anchor(cutoff).await)
+    }
+
+    /// Delete the records (and checkpoints) before `anchor`, which must be a checkpointed seq:
+    /// the log then starts at a record a signed checkpoint vouches for. Returns how many records.
+    pub async fn prune_audit_before(&self, anchor: i64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.prune_audit_before(anchor).await)
+    }
 }

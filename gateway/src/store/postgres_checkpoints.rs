@@ -198,4 +198,32 @@ impl PgStore {
                 .await?,
         )
     }
+
+    pub async fn audit_prune_anchor(&self, cutoff: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(c.seq) FROM audit_checkpoints c JOIN audit_log a ON a.seq = c.seq \
+             WHERE a.time < $1",
+        )
+        .bind(cutoff)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn prune_audit_before(&self, anchor: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM audit_log WHERE seq < $1")
+            .bind(anchor)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1")
+            .bind(anchor)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
 }

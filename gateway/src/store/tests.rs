@@ -425,3 +425,51 @@ async fn every_covenant_change_moves_the_generation_and_nothing_else_does() {
         assert_eq!(store.covenant_signatures(None).await.unwrap().len(), 1);
     }
 }
+
+/// Audit retention deletes only a prefix that ends at a checkpointed record older than the cut;
+/// what is left starts at that record and verifies as a pruned log.
+#[tokio::test]
+async fn pruning_keeps_the_checkpointed_record_and_the_rest_verifies() {
+    for db in backends().await {
+        let store = db.open().await;
+        let signer = CheckpointSigner::generate().unwrap();
+        let sign: &CheckpointSign<'_> =
+            &|seq, head| signer.sign(seq, head, "2026-11-01T00:00:00Z".into());
+        for i in 0..12 {
+            let time = if i < 8 {
+                "2020-01-01T00:00:00.000000Z"
+            } else {
+                "2026-11-01T00:00:00.000000Z"
+            };
+            let entry = AuditEntry {
+                id: format!("p{i}"),
+                time: time.into(),
+                ..Default::default()
+            };
+            store.append_chained(&[entry], 3, sign).await.unwrap();
+        }
+        // Checkpoints at 3, 6, 9, 12; records 1..=8 are old: the anchor is 6.
+        let anchor = store
+            .audit_prune_anchor("2025-01-01T00:00:00.000000Z")
+            .await
+            .unwrap();
+        assert_eq!(anchor, Some(6), "{}", db.url);
+        assert_eq!(store.prune_audit_before(6).await.unwrap(), 5);
+        let left = store.audit_records(0, 100).await.unwrap();
+        assert_eq!(left.first().map(|r| r.seq), Some(6));
+        assert_eq!(left.len(), 7);
+        let options = crate::audit::verify::VerifyOptions {
+            allow_pruned_prefix: true,
+            ..Default::default()
+        };
+        let report = crate::audit::verify_sources::verify_store(
+            &store,
+            CheckpointKeys::new([signer.public_key().clone()]),
+            options,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(report.ok, "{}: {report:?}", db.url);
+    }
+}
