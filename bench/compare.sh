@@ -9,7 +9,7 @@
 # Settings (environment): DURATION=10s WARMUP=3s CONCURRENCY=32 RATE=1000 THREADS=1
 #   NGINX_PORT=18443 GATEWAY_PORT=18444 PG_GATEWAY_PORT=18445
 #   PG_URL (an existing PostgreSQL; otherwise, when the build has the backend, a throw-away server
-#   is started on PG_PORT=54330) KEEP=1 (keep the work directory). Needs root (or sudo) only to
+#   is started on PG_PORT=54341) KEEP=1 (keep the work directory). Needs root (or sudo) only to
 #   install nginx / sqlite3 / postgresql when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ THREADS=${THREADS:-1}
 NGINX_PORT=${NGINX_PORT:-18443}
 GATEWAY_PORT=${GATEWAY_PORT:-18444}
 PG_GATEWAY_PORT=${PG_GATEWAY_PORT:-18445}
-PG_PORT=${PG_PORT:-54330}
+PG_PORT=${PG_PORT:-54341}
 PG_URL=${PG_URL:-}
 CERTS=$ROOT/certs-example
 COVENANT=$ROOT/schemas/examples/covenant-drechtsteden.toml
@@ -178,6 +178,9 @@ wait_ready() { # PORT SINCE_NS [TIMEOUT] → ready_ms on stdout
 say "poortwachter (SQLite, durable audit) on 127.0.0.1:$GATEWAY_PORT"
 CONFIG=$("$LG" --write-demo-config "$WORK/sqlite" --listen "127.0.0.1:$GATEWAY_PORT" \
     --certs "$CERTS" --covenant "$COVENANT")
+# The benchmark measures the gateway's work, not its per-organisation rate limit (which would
+# answer most requests with 429 at these rates).
+printf '\n[limits]\nrate_per_org_per_sec = 0\n' >>"$CONFIG"
 DB=$WORK/sqlite/poortwachter.db
 start=$(now_ns)
 "$PW" serve --config "$CONFIG" 2>"$WORK/gateway-sqlite.log" &
