@@ -39,3 +39,48 @@ impl Store {
         dispatch!(self, s => s.audit_select(select, limit).await)
     }
 }
+
+/// The SQL for `select`, ending in `ORDER BY seq LIMIT <n>`, for either backend (the builder
+/// writes each backend's placeholders). Every value is bound, never spliced into the SQL text.
+pub(super) fn build_select<DB>(select: &AuditSelect, limit: i64) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new("SELECT record FROM audit_log WHERE seq > ");
+    q.push_bind(select.after);
+    if let Some(through) = select.through {
+        q.push(" AND seq <= ").push_bind(through);
+    }
+    for org in [&select.party, &select.counterpart].into_iter().flatten() {
+        q.push(" AND (requester_oin = ")
+            .push_bind(org.clone())
+            .push(" OR source_oin = ")
+            .push_bind(org.clone())
+            .push(")");
+    }
+    let equal = [
+        ("kind", &select.kind),
+        ("purpose", &select.purpose),
+        ("decision", &select.decision),
+        ("reason", &select.reason),
+        ("subject_pseudonym", &select.subject_pseudonym),
+    ];
+    for (column, value) in equal {
+        if let Some(v) = value {
+            q.push(" AND ")
+                .push(column)
+                .push(" = ")
+                .push_bind(v.clone());
+        }
+    }
+    if let Some(from) = &select.time_from {
+        q.push(" AND time >= ").push_bind(from.clone());
+    }
+    if let Some(to) = &select.time_to {
+        q.push(" AND time < ").push_bind(to.clone());
+    }
+    q.push(" ORDER BY seq LIMIT ").push_bind(limit);
+    q
+}
