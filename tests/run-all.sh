@@ -57,6 +57,9 @@ trap stop_postgres EXIT
 
 start_postgres
 
+echo "== policy stays pure: built alone, chrono has no clock, so a clock read does not compile"
+cargo check -p policy
+
 echo "== cargo test (SQLite always; PostgreSQL via POORTWACHTER_TEST_POSTGRES_URL)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
