@@ -99,10 +99,9 @@ pub async fn disclose(
             now,
         )
     });
-    let needs_consents = !matches!(
-        decision.refusal_reason(),
-        Some(policy::RefusalReason::NoActiveCovenant | policy::RefusalReason::PurposeNotGranted)
-    );
+    // Read the subject's consents only when the decision depends on them (a grant that needs
+    // consent, or a special-category field): a legal-obligation request reads nothing more.
+    let needs_consents = policy::consults_consents(&request, &covenants, now);
     if needs_consents {
         let rows = state
             .store

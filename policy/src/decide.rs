@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::CovenantRef;
@@ -21,7 +21,7 @@ use crate::catalogue::FieldSpec;
 use crate::consent::ConsentRecord;
 use crate::covenant::{Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
-use crate::snapshot::{CovenantEntry, Snapshot};
+use crate::snapshot::{CovenantEntry, CovenantSet, Snapshot};
 
 /// A recipient's request for data about one subject, parsed and validated at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +266,55 @@ fn find_consent<'a>(
     }
 }
 
+/// Steps 1 and 2: the (entry, grant) the request falls under, or why there is none.
+fn find_grant(
+    request: &DisclosureRequest,
+    covenants: &CovenantSet,
+    today: NaiveDate,
+) -> Result<(usize, usize), RefusalReason> {
+    // 1. A covenant in force to which the requester is a party.
+    let party_to_active = covenants
+        .entries_for_party(&request.requester)
+        .iter()
+        .any(|&e| covenants.is_in_force(e, today));
+    if !party_to_active {
+        return Err(RefusalReason::NoActiveCovenant);
+    }
+    // 2. A grant for this purpose naming the requester as recipient, in a version in force to
+    //    which the requester is itself a party (a grant naming a non-party never counts: that
+    //    party has not signed it).
+    covenants
+        .grants_for(&request.requester, &request.purpose)
+        .iter()
+        .find(|&&(e, _)| {
+            covenants.entry(e).covenant.is_party(&request.requester)
+                && covenants.is_in_force(e, today)
+        })
+        .copied()
+        .ok_or(RefusalReason::PurposeNotGranted)
+}
+
+/// Whether `decide` would look at consents for this request: the request falls under a grant
+/// that requires consent, or asks for a special-category field. When it would not, a caller need
+/// not read the subject's consents at all (nothing about the subject is read without need).
+pub fn consults_consents(
+    request: &DisclosureRequest,
+    covenants: &CovenantSet,
+    now: DateTime<Utc>,
+) -> bool {
+    let Ok((e, g)) = find_grant(request, covenants, now.date_naive()) else {
+        return false;
+    };
+    let grant = &covenants.entry(e).covenant.grants[g];
+    let catalogue = covenants.catalogue();
+    let asked = if request.fields.is_empty() {
+        &grant.fields
+    } else {
+        &request.fields
+    };
+    grant.consent_required || asked.iter().any(|f| catalogue.is_special(f))
+}
+
 /// Decide a disclosure request. Pure: reads only its arguments.
 pub fn decide(
     request: &DisclosureRequest,
@@ -276,27 +325,9 @@ pub fn decide(
     let today = now.date_naive();
     let now_secs = now.timestamp();
 
-    // 1. A covenant in force to which the requester is a party.
-    let party_to_active = covenants
-        .entries_for_party(&request.requester)
-        .iter()
-        .any(|&e| covenants.is_in_force(e, today));
-    if !party_to_active {
-        return refuse(RefusalReason::NoActiveCovenant, None, Vec::new());
-    }
-
-    // 2. A grant for this purpose naming the requester as recipient, in a version in force to
-    //    which the requester is itself a party (a grant naming a non-party never counts: that
-    //    party has not signed it).
-    let found = covenants
-        .grants_for(&request.requester, &request.purpose)
-        .iter()
-        .find(|&&(e, _)| {
-            covenants.entry(e).covenant.is_party(&request.requester)
-                && covenants.is_in_force(e, today)
-        });
-    let Some(&(e, g)) = found else {
-        return refuse(RefusalReason::PurposeNotGranted, None, Vec::new());
+    let (e, g) = match find_grant(request, covenants, today) {
+        Ok(found) => found,
+        Err(reason) => return refuse(reason, None, Vec::new()),
     };
     let entry = covenants.entry(e);
     let grant: &Grant = &entry.covenant.grants[g];

@@ -20,8 +20,8 @@ pub use covenant::{
     Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
 };
 pub use decide::{
-    decide, Basis, Decision, DisclosureRequest, Permit, Refusal, RefusalReason, Withheld,
-    WithheldReason,
+    consults_consents, decide, Basis, Decision, DisclosureRequest, Permit, Refusal, RefusalReason,
+    Withheld, WithheldReason,
 };
 pub use ids::{Bsn, ConsentId, CovenantId, FieldName, IdError, Oin, Purpose};
 pub use snapshot::{AdminState, ConsentBook, CovenantEntry, CovenantSet, CovenantState, Snapshot};

@@ -611,6 +611,17 @@ proptest! {
         let with_others = World { consents: more, ..w.clone() };
         prop_assert_eq!(w.decide(), with_others.decide());
     }
+
+    #[test]
+    fn when_consents_are_not_consulted_they_cannot_change_the_decision(w in world()) {
+        // The gateway skips reading the subject's consents when `consults_consents` says no;
+        // that is only sound if the decision is then the same without them.
+        let covenants = CovenantSet::new(CATALOGUE.clone(), w.entries.clone());
+        if !policy::consults_consents(&w.request, &covenants, w.now) {
+            let without = World { consents: Vec::new(), ..w.clone() };
+            prop_assert_eq!(w.decide(), without.decide());
+        }
+    }
 }
 
 /// The generator must reach every outcome, or the properties above would hold vacuously.
