@@ -47,8 +47,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // No ping before each acquire: with SQLite every statement, a ping included, is a hand-off
+        // to the connection's worker thread, and a local file connection does not go stale.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
