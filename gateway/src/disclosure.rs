@@ -81,46 +81,37 @@ pub async fn disclose(
     };
     let pseudonym = state.pseudonymizer.pseudonym(&request.subject);
 
-    // Covenant checks first, with no consents: a refusal here reads nothing about the subject.
+    // The subject's consents are read only when the decision depends on them: after the covenant
+    // and grant checks pass, and only for a grant that needs consent or a special-category field.
+    // A refusal at the covenant step, or a legal-obligation request, reads nothing about the
+    // subject.
     let decision_span = tracing::info_span!(
         "decision",
         purpose = %request.purpose,
         outcome = tracing::field::Empty,
         reason = tracing::field::Empty
     );
-    let empty = ConsentBook::default();
-    let mut decision = decision_span.in_scope(|| {
-        decide(
-            &request,
-            &Snapshot {
-                covenants: &covenants,
-                consents: &empty,
-            },
-            now,
-        )
-    });
-    // Read the subject's consents only when the decision depends on them (a grant that needs
-    // consent, or a special-category field): a legal-obligation request reads nothing more.
-    let needs_consents = policy::consults_consents(&request, &covenants, now);
-    if needs_consents {
+    let book = if policy::consults_consents(&request, &covenants, now) {
         let rows = state
             .store
             .consents_for_subject(&pseudonym)
             .instrument(tracing::info_span!(parent: &decision_span, "consent_read"))
             .await
             .map_err(|_| ApiError::Unavailable)?;
-        let book = open_consents(state, rows)?;
-        decision = decision_span.in_scope(|| {
-            decide(
-                &request,
-                &Snapshot {
-                    covenants: &covenants,
-                    consents: &book,
-                },
-                now,
-            )
-        });
-    }
+        open_consents(state, rows)?
+    } else {
+        ConsentBook::default()
+    };
+    let decision = decision_span.in_scope(|| {
+        decide(
+            &request,
+            &Snapshot {
+                covenants: &covenants,
+                consents: &book,
+            },
+            now,
+        )
+    });
 
     decision_span.record(
         "outcome",
