@@ -21,6 +21,7 @@ mod postgres_checkpoints;
 mod postgres_covenants;
 mod postgres_review;
 pub mod review;
+mod rows;
 pub mod sqlite;
 mod sqlite_checkpoints;
 mod sqlite_covenants;

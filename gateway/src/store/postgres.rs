@@ -5,7 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use super::{ConsentRow, HandoverRow, StoreError};
@@ -15,29 +15,6 @@ use crate::crypto::Sealed;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(super) pool: PgPool,
-}
-
-fn consent_from_row(r: &PgRow) -> Result<ConsentRow, StoreError> {
-    Ok(ConsentRow {
-        jti: r.try_get("jti")?,
-        issuer_oin: r.try_get("issuer_oin")?,
-        subject_pseudonym: r.try_get("subject_pseudonym")?,
-        purpose: r.try_get("purpose")?,
-        covenant_id: r.try_get("covenant_id")?,
-        not_before: r.try_get("not_before")?,
-        expires_at: r.try_get("expires_at")?,
-        registered_at: r.try_get("registered_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-        sealed: Sealed {
-            wrapped_key: r.try_get("wrapped_key")?,
-            ciphertext: r.try_get("sealed_claims")?,
-        },
-    })
-}
-
-fn audit_from_row(r: &PgRow) -> Result<AuditRecord, StoreError> {
-    let text: String = r.try_get("record")?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))
 }
 
 /// Connection options from the URL, naming the application in `pg_stat_activity`.
@@ -92,7 +69,7 @@ impl PgStore {
             .bind(jti)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(consent_from_row).transpose()
+        row.as_ref().map(super::rows::consent).transpose()
     }
 
     pub async fn consents_for_subject(
@@ -103,7 +80,7 @@ impl PgStore {
             .bind(subject_pseudonym)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(consent_from_row).collect()
+        rows.iter().map(super::rows::consent).collect()
     }
 
     /// The conditional UPDATE takes the row lock, so of two concurrent revocations (through two
@@ -227,7 +204,7 @@ impl PgStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(audit_from_row).collect()
+        rows.iter().map(super::rows::audit).collect()
     }
 
     pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {

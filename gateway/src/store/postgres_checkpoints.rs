@@ -2,7 +2,7 @@
 //! share, and reading the audit log back for verification. Every value is bound, never spliced
 //! into the SQL text.
 
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::Row;
 
 use policy::Sha256Hash;
@@ -26,16 +26,6 @@ async fn insert(conn: &mut sqlx::PgConnection, cp: &Checkpoint) -> Result<(), St
     .execute(conn)
     .await?;
     Ok(())
-}
-
-fn checkpoint_from_row(r: &PgRow) -> Result<CheckpointRow, StoreError> {
-    Ok(CheckpointRow {
-        seq: r.try_get("seq")?,
-        head: r.try_get("head")?,
-        time: r.try_get("time")?,
-        key_id: r.try_get("key_id")?,
-        signature: r.try_get("signature")?,
-    })
 }
 
 /// The head of the chain and the latest checkpoint's seq, read inside the caller's transaction
@@ -134,7 +124,7 @@ impl PgStore {
         let row = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(checkpoint_from_row).transpose()
+        row.as_ref().map(super::rows::checkpoint).transpose()
     }
 
     pub async fn audit_checkpoint_rows(
@@ -149,7 +139,7 @@ impl PgStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(checkpoint_from_row).collect()
+        rows.iter().map(super::rows::checkpoint).collect()
     }
 
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {

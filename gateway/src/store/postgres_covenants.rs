@@ -1,56 +1,11 @@
 //! PostgreSQL queries for covenant versions and signatures (migrations 0004, 0005). SQL only;
 //! whether a signature counts is decided elsewhere, by verifying it.
 
-use policy::{AdminState, CovenantId, Sha256Hash};
-use sqlx::Row;
+use policy::{AdminState, CovenantId};
 
-use super::covenants::{admin_text, parse_admin, CovenantSignatureRow, CovenantVersionRow};
+use super::covenants::{admin_text, CovenantSignatureRow, CovenantVersionRow};
 use super::postgres::PgStore;
 use super::StoreError;
-
-fn version_from_row(r: &sqlx::postgres::PgRow) -> Result<CovenantVersionRow, StoreError> {
-    let id: String = r.try_get("covenant_id")?;
-    let covenant_id: CovenantId = id
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("covenant id `{id}`")))?;
-    let version: i64 = r.try_get("version")?;
-    let version = u32::try_from(version)
-        .map_err(|_| StoreError::Corrupt(format!("covenant {id} version {version}")))?;
-    let hash: String = r.try_get("hash")?;
-    let hash = Sha256Hash::parse(&hash)
-        .ok_or_else(|| StoreError::Corrupt(format!("covenant {id}@{version}: bad hash")))?;
-    let admin: String = r.try_get("admin_state")?;
-    Ok(CovenantVersionRow {
-        covenant_id,
-        version,
-        document: r.try_get("document")?,
-        hash,
-        admin: parse_admin(&admin)?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn signature_from_row(r: &sqlx::postgres::PgRow) -> Result<CovenantSignatureRow, StoreError> {
-    let id: String = r.try_get("covenant_id")?;
-    let covenant_id: CovenantId = id
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("covenant id `{id}`")))?;
-    let version: i64 = r.try_get("version")?;
-    let version = u32::try_from(version)
-        .map_err(|_| StoreError::Corrupt(format!("covenant {id} version {version}")))?;
-    let party: String = r.try_get("party_oin")?;
-    let party = party
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("covenant {id}@{version}: party OIN")))?;
-    Ok(CovenantSignatureRow {
-        covenant_id,
-        version,
-        party,
-        jws: r.try_get("jws")?,
-        signed_at: r.try_get("signed_at")?,
-    })
-}
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -76,7 +31,7 @@ impl PgStore {
                     .await?
             }
         };
-        rows.iter().map(version_from_row).collect()
+        rows.iter().map(super::rows::covenant_version).collect()
     }
 
     pub async fn covenant_signatures(
@@ -100,7 +55,7 @@ impl PgStore {
                 .fetch_all(&self.pool)
                 .await?,
             };
-        rows.iter().map(signature_from_row).collect()
+        rows.iter().map(super::rows::covenant_signature).collect()
     }
 
     pub async fn insert_covenant_version(

@@ -16,29 +16,6 @@ pub struct SqliteStore {
     pub(super) pool: SqlitePool,
 }
 
-fn consent_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ConsentRow, StoreError> {
-    Ok(ConsentRow {
-        jti: r.try_get("jti")?,
-        issuer_oin: r.try_get("issuer_oin")?,
-        subject_pseudonym: r.try_get("subject_pseudonym")?,
-        purpose: r.try_get("purpose")?,
-        covenant_id: r.try_get("covenant_id")?,
-        not_before: r.try_get("not_before")?,
-        expires_at: r.try_get("expires_at")?,
-        registered_at: r.try_get("registered_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-        sealed: Sealed {
-            wrapped_key: r.try_get("wrapped_key")?,
-            ciphertext: r.try_get("sealed_claims")?,
-        },
-    })
-}
-
-fn audit_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
-    let text: String = r.try_get("record")?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))
-}
-
 impl SqliteStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -94,7 +71,7 @@ impl SqliteStore {
             .bind(jti)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(consent_from_row).transpose()
+        row.as_ref().map(super::rows::consent).transpose()
     }
 
     pub async fn consents_for_subject(
@@ -105,7 +82,7 @@ impl SqliteStore {
             .bind(subject_pseudonym)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(consent_from_row).collect()
+        rows.iter().map(super::rows::consent).collect()
     }
 
     pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
@@ -222,7 +199,7 @@ impl SqliteStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(audit_from_row).collect()
+        rows.iter().map(super::rows::audit).collect()
     }
 
     pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {

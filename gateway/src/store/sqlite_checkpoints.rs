@@ -28,16 +28,6 @@ async fn insert(conn: &mut sqlx::SqliteConnection, cp: &Checkpoint) -> Result<()
     Ok(())
 }
 
-fn checkpoint_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckpointRow, StoreError> {
-    Ok(CheckpointRow {
-        seq: r.try_get("seq")?,
-        head: r.try_get("head")?,
-        time: r.try_get("time")?,
-        key_id: r.try_get("key_id")?,
-        signature: r.try_get("signature")?,
-    })
-}
-
 /// The head of the chain and the latest checkpoint's seq, read inside the caller's transaction.
 async fn head_and_checkpoint(
     conn: &mut sqlx::SqliteConnection,
@@ -130,7 +120,7 @@ impl SqliteStore {
         let row = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(checkpoint_from_row).transpose()
+        row.as_ref().map(super::rows::checkpoint).transpose()
     }
 
     pub async fn audit_checkpoint_rows(
@@ -144,7 +134,7 @@ impl SqliteStore {
                 .bind(to)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(checkpoint_from_row).collect()
+        rows.iter().map(super::rows::checkpoint).collect()
     }
 
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {

@@ -1,0 +1,117 @@
+//! Decoding of stored rows into the store's types, shared by both backends: the columns and
+//! their meaning are the same in SQLite and PostgreSQL, only the SQL around them differs.
+
+use policy::{CovenantId, Sha256Hash};
+use sqlx::Row;
+
+use super::checkpoints::CheckpointRow;
+use super::covenants::{parse_admin, CovenantSignatureRow, CovenantVersionRow};
+use super::{ConsentRow, StoreError};
+use crate::audit::record::AuditRecord;
+use crate::crypto::Sealed;
+
+/// The column reads the decoders need, for either backend's row type.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
+}
+
+macro_rules! columns_for {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(column)
+            }
+        }
+    };
+}
+
+columns_for!(sqlx::sqlite::SqliteRow);
+columns_for!(sqlx::postgres::PgRow);
+
+pub(super) fn consent(r: &impl Columns) -> Result<ConsentRow, StoreError> {
+    Ok(ConsentRow {
+        jti: r.text("jti")?,
+        issuer_oin: r.text("issuer_oin")?,
+        subject_pseudonym: r.text("subject_pseudonym")?,
+        purpose: r.text("purpose")?,
+        covenant_id: r.text("covenant_id")?,
+        not_before: r.int("not_before")?,
+        expires_at: r.int("expires_at")?,
+        registered_at: r.int("registered_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+        sealed: Sealed {
+            wrapped_key: r.bytes("wrapped_key")?,
+            ciphertext: r.bytes("sealed_claims")?,
+        },
+    })
+}
+
+pub(super) fn audit(r: &impl Columns) -> Result<AuditRecord, StoreError> {
+    let text = r.text("record")?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))
+}
+
+pub(super) fn checkpoint(r: &impl Columns) -> Result<CheckpointRow, StoreError> {
+    Ok(CheckpointRow {
+        seq: r.int("seq")?,
+        head: r.text("head")?,
+        time: r.text("time")?,
+        key_id: r.text("key_id")?,
+        signature: r.text("signature")?,
+    })
+}
+
+/// The covenant id and version columns, checked.
+fn covenant_key(r: &impl Columns) -> Result<(CovenantId, u32), StoreError> {
+    let id = r.text("covenant_id")?;
+    let covenant_id: CovenantId = id
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("covenant id `{id}`")))?;
+    let version = r.int("version")?;
+    let version = u32::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("covenant {id} version {version}")))?;
+    Ok((covenant_id, version))
+}
+
+pub(super) fn covenant_version(r: &impl Columns) -> Result<CovenantVersionRow, StoreError> {
+    let (covenant_id, version) = covenant_key(r)?;
+    let hash = Sha256Hash::parse(&r.text("hash")?).ok_or_else(|| {
+        StoreError::Corrupt(format!("covenant {covenant_id}@{version}: bad hash"))
+    })?;
+    Ok(CovenantVersionRow {
+        covenant_id,
+        version,
+        document: r.text("document")?,
+        hash,
+        admin: parse_admin(&r.text("admin_state")?)?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(super) fn covenant_signature(r: &impl Columns) -> Result<CovenantSignatureRow, StoreError> {
+    let (covenant_id, version) = covenant_key(r)?;
+    let party = r
+        .text("party_oin")?
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("covenant {covenant_id}@{version}: party OIN")))?;
+    Ok(CovenantSignatureRow {
+        covenant_id,
+        version,
+        party,
+        jws: r.text("jws")?,
+        signed_at: r.int("signed_at")?,
+    })
+}
