@@ -285,6 +285,24 @@ fn show(step: &str, resp: &crate::client::ClientResponse) {
     }
 }
 
+/// A disclosure request by the Sociale Dienst's (or another municipality's) system.
+async fn ask(
+    client: &MtlsClient,
+    purpose: &str,
+    bsn: &str,
+    fields: &[&str],
+) -> anyhow::Result<crate::client::ClientResponse> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "subject": { "bsn": bsn },
+        "purpose": purpose,
+        "fields": fields,
+        "on_behalf_of": "sdd-klantmanager-0815"
+    }))?;
+    Ok(client
+        .send(hyper::Method::POST, "/v1/disclosures", None, Some(body))
+        .await?)
+}
+
 /// Run the guided scenario against a gateway on `port`.
 pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
     use hyper::Method;
@@ -318,92 +336,56 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         println!("   {purpose}: HTTP {}", r.status);
     }
 
-    let ask = |purpose: &str, bsn: &str, fields: &[&str]| {
-        serde_json::to_vec(&serde_json::json!({
-            "subject": { "bsn": bsn },
-            "purpose": purpose,
-            "fields": fields,
-            "on_behalf_of": "sdd-klantmanager-0815"
-        }))
-    };
-
-    let r = sdd
-        .send(
-            Method::POST,
-            "/v1/disclosures",
-            None,
-            Some(ask(
-                "job-mediation",
-                CLIENT_WITH_CONSENT,
-                &[
-                    "available_hours_per_week",
-                    "own_transport",
-                    "childcare_arranged",
-                    "job_ready",
-                    "wage_value_band",
-                    "cv",
-                ],
-            )?),
-        )
-        .await?;
+    let r = ask(
+        &sdd,
+        "job-mediation",
+        CLIENT_WITH_CONSENT,
+        &[
+            "available_hours_per_week",
+            "own_transport",
+            "childcare_arranged",
+            "job_ready",
+            "wage_value_band",
+            "cv",
+        ],
+    )
+    .await?;
     show(
         "3. GRANTED: the Sociale Dienst asks for job-readiness fields (cv is not in the consent)",
         &r,
     );
 
-    let r = sdd
-        .send(
-            Method::POST,
-            "/v1/disclosures",
-            None,
-            Some(ask("bijstand-intake", CLIENT_WITH_CONSENT, &[])?),
-        )
-        .await?;
+    let r = ask(&sdd, "bijstand-intake", CLIENT_WITH_CONSENT, &[]).await?;
     show("4. GRANTED: Bijstand intake on a legal obligation, no consent needed (all the grant allows)", &r);
 
-    let r = sdd
-        .send(
-            Method::POST,
-            "/v1/disclosures",
-            None,
-            Some(ask(
-                "job-mediation",
-                CLIENT_WITHOUT_CONSENT,
-                &["own_transport"],
-            )?),
-        )
-        .await?;
+    let r = ask(
+        &sdd,
+        "job-mediation",
+        CLIENT_WITHOUT_CONSENT,
+        &["own_transport"],
+    )
+    .await?;
     show("5. REFUSED: a client who gave no consent", &r);
 
-    let r = gorinchem
-        .send(
-            Method::POST,
-            "/v1/disclosures",
-            None,
-            Some(ask(
-                "job-mediation",
-                CLIENT_WITH_CONSENT,
-                &["own_transport"],
-            )?),
-        )
-        .await?;
+    let r = ask(
+        &gorinchem,
+        "job-mediation",
+        CLIENT_WITH_CONSENT,
+        &["own_transport"],
+    )
+    .await?;
     show(
         "6. REFUSED: Gemeente Gorinchem is outside the Drechtsteden covenant",
         &r,
     );
 
-    let r = sdd
-        .send(
-            Method::POST,
-            "/v1/disclosures",
-            None,
-            Some(ask(
-                "job-mediation",
-                CLIENT_WITH_CONSENT,
-                &["debt_assistance", "addiction_treatment_history"],
-            )?),
-        )
-        .await?;
+    let r = ask(
+        &sdd,
+        "job-mediation",
+        CLIENT_WITH_CONSENT,
+        &["debt_assistance", "addiction_treatment_history"],
+    )
+    .await?;
     show(
         "7. REFUSED: fields outside the grant (debts, addiction history)",
         &r,
@@ -422,18 +404,13 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         r.status,
         r.json()["handovers_destroyed"]
     );
-    let r = sdd
-        .send(
-            Method::POST,
-            "/v1/disclosures",
-            None,
-            Some(ask(
-                "job-mediation",
-                CLIENT_WITH_CONSENT,
-                &["own_transport"],
-            )?),
-        )
-        .await?;
+    let r = ask(
+        &sdd,
+        "job-mediation",
+        CLIENT_WITH_CONSENT,
+        &["own_transport"],
+    )
+    .await?;
     show("9. REFUSED: the consent is revoked", &r);
     Ok(())
 }
