@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::store::checkpoints::CheckpointSign;
 use crate::store::{Store, StoreError};
 use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
 use record::{AuditEntry, GENESIS};
@@ -240,9 +241,14 @@ async fn until(due: Option<Instant>) {
 }
 
 /// Sign the head now if any record is not yet covered by a checkpoint.
-async fn checkpoint_now(store: &Store, signer: &CheckpointSigner) -> Result<(), StoreError> {
-    let sign = |seq, head| signer.sign(seq, head, now_rfc3339());
-    store.checkpoint_head(&sign).await.map(|_| ())
+/// The store's signing callback for checkpoints by `signer`, dated when they are signed.
+fn signing(signer: &Arc<CheckpointSigner>) -> CheckpointSign {
+    let signer = signer.clone();
+    Arc::new(move |seq, head| signer.sign(seq, head, now_rfc3339()))
+}
+
+async fn checkpoint_now(store: &Store, sign: &CheckpointSign) -> Result<(), StoreError> {
+    store.checkpoint_head(sign).await.map(|_| ())
 }
 
 async fn writer(
@@ -255,8 +261,7 @@ async fn writer(
 ) {
     let max = settings.max_records.max(1);
     let every_records = i64::try_from(checkpointing.every_records.max(1)).unwrap_or(i64::MAX);
-    let signer = &checkpointing.signer;
-    let sign = |seq, head| signer.sign(seq, head, now_rfc3339());
+    let sign = signing(&checkpointing.signer);
     let set_head = |h: (i64, policy::Sha256Hash)| match shared.head.lock() {
         Ok(mut g) => *g = h,
         Err(poisoned) => *poisoned.into_inner() = h,
@@ -276,7 +281,7 @@ async fn writer(
                 None => break,
             },
             _ = until(due) => {
-                match checkpoint_now(&store, signer).await {
+                match checkpoint_now(&store, &sign).await {
                     Ok(()) => due = None,
                     Err(e) => {
                         tracing::error!(error = %e, "audit checkpoint failed; retrying later");
@@ -330,7 +335,7 @@ async fn writer(
         }
     }
     // Stopping: leave no record uncovered by a checkpoint.
-    if let Err(e) = checkpoint_now(&store, signer).await {
+    if let Err(e) = checkpoint_now(&store, &sign).await {
         tracing::error!(error = %e, "final audit checkpoint failed");
     }
 }

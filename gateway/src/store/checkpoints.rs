@@ -52,8 +52,9 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-/// Signs a checkpoint over (seq, head hash); called inside the append transaction.
-pub type CheckpointSign<'a> = dyn Fn(i64, Sha256Hash) -> Checkpoint + Send + Sync + 'a;
+/// Signs a checkpoint over (seq, head hash); called inside the append transaction (on the
+/// SQLite writer thread, hence shared and `'static`).
+pub type CheckpointSign = std::sync::Arc<dyn Fn(i64, Sha256Hash) -> Checkpoint + Send + Sync>;
 
 /// What one chained append wrote.
 #[derive(Debug, Clone)]
@@ -71,7 +72,7 @@ impl Store {
         &self,
         entries: &[crate::audit::record::AuditEntry],
         every_records: i64,
-        sign: &CheckpointSign<'_>,
+        sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
         dispatch!(self, s => s.append_chained(entries, every_records, sign).await)
     }
@@ -79,7 +80,7 @@ impl Store {
     /// Sign and store a checkpoint over the current head if records exist that none covers.
     pub async fn checkpoint_head(
         &self,
-        sign: &CheckpointSign<'_>,
+        sign: &CheckpointSign,
     ) -> Result<Option<Checkpoint>, StoreError> {
         dispatch!(self, s => s.checkpoint_head(sign).await)
     }

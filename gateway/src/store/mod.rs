@@ -25,6 +25,7 @@ mod rows;
 pub mod sqlite;
 mod sqlite_checkpoints;
 mod sqlite_covenants;
+mod sqlite_direct;
 pub mod sqlite_review;
 #[cfg(test)]
 mod tests;
@@ -38,12 +39,19 @@ pub enum StoreError {
     Duplicate,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the direct SQLite reads (`sqlite_direct`).
+    #[error("database error: {0}")]
+    Direct(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("unsupported database url (use sqlite://… or postgres://…)")]
     UnsupportedUrl,
+    #[error("an in-memory SQLite database cannot hold the gateway's data: name a file (sqlite://path/to/poortwachter.db)")]
+    InMemory,
+    #[error("the database was opened read-only")]
+    ReadOnly,
 }
 
 /// A registered consent as stored (claims sealed).

@@ -10,7 +10,6 @@ use sqlx::{PgPool, Row};
 
 use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::record::AuditRecord;
-use crate::crypto::Sealed;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -148,20 +147,7 @@ impl PgStore {
         .bind(source_oin)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(HandoverRow {
-            purpose: r.try_get("purpose")?,
-            subject_pseudonym: r.try_get("subject_pseudonym")?,
-            source_oin: r.try_get("source_oin")?,
-            covenant_id: r.try_get("covenant_id")?,
-            consent_jti: r.try_get("consent_jti")?,
-            stored_at: r.try_get("stored_at")?,
-            expires_at: r.try_get("expires_at")?,
-            sealed: Sealed {
-                wrapped_key: r.try_get("wrapped_key")?,
-                ciphertext: r.try_get("ciphertext")?,
-            },
-        }))
+        row.as_ref().map(super::rows::handover).transpose()
     }
 
     pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {

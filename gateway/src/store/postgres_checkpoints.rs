@@ -66,7 +66,7 @@ impl PgStore {
         &self,
         entries: &[AuditEntry],
         every_records: i64,
-        sign: &CheckpointSign<'_>,
+        sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_chain(&mut tx).await?;
@@ -94,7 +94,7 @@ impl PgStore {
     /// lock, so the head cannot move and two instances cannot both sign it).
     pub async fn checkpoint_head(
         &self,
-        sign: &CheckpointSign<'_>,
+        sign: &CheckpointSign,
     ) -> Result<Option<Checkpoint>, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_chain(&mut tx).await?;

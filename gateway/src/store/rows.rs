@@ -1,18 +1,20 @@
 //! Decoding of stored rows into the store's types, shared by both backends: the columns and
-//! their meaning are the same in SQLite and PostgreSQL, only the SQL around them differs.
+//! their meaning are the same in SQLite and PostgreSQL, only the SQL around them differs (and
+//! for SQLite, whether sqlx or the direct reads of `sqlite_direct` fetched the row).
 
 use policy::{CovenantId, Sha256Hash};
 use sqlx::Row;
 
 use super::checkpoints::CheckpointRow;
 use super::covenants::{parse_admin, CovenantSignatureRow, CovenantVersionRow};
-use super::{ConsentRow, StoreError};
+use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::record::AuditRecord;
 use crate::crypto::Sealed;
 
 /// The column reads the decoders need, for either backend's row type.
 pub(super) trait Columns {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
@@ -22,6 +24,9 @@ macro_rules! columns_for {
     ($row:ty) => {
         impl Columns for $row {
             fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
                 self.try_get(column)
             }
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
@@ -40,6 +45,29 @@ macro_rules! columns_for {
 columns_for!(sqlx::sqlite::SqliteRow);
 columns_for!(sqlx::postgres::PgRow);
 
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.get(column).map_err(direct_error)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.get(column).map_err(direct_error)
+    }
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.get(column).map_err(direct_error)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.get(column).map_err(direct_error)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+        self.get(column).map_err(direct_error)
+    }
+}
+
+/// A column that rusqlite cannot decode, reported like sqlx's own decode errors.
+fn direct_error(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
 pub(super) fn consent(r: &impl Columns) -> Result<ConsentRow, StoreError> {
     Ok(ConsentRow {
         jti: r.text("jti")?,
@@ -54,6 +82,22 @@ pub(super) fn consent(r: &impl Columns) -> Result<ConsentRow, StoreError> {
         sealed: Sealed {
             wrapped_key: r.bytes("wrapped_key")?,
             ciphertext: r.bytes("sealed_claims")?,
+        },
+    })
+}
+
+pub(super) fn handover(r: &impl Columns) -> Result<HandoverRow, StoreError> {
+    Ok(HandoverRow {
+        purpose: r.text("purpose")?,
+        subject_pseudonym: r.text("subject_pseudonym")?,
+        source_oin: r.text("source_oin")?,
+        covenant_id: r.text("covenant_id")?,
+        consent_jti: r.opt_text("consent_jti")?,
+        stored_at: r.int("stored_at")?,
+        expires_at: r.int("expires_at")?,
+        sealed: Sealed {
+            wrapped_key: r.bytes("wrapped_key")?,
+            ciphertext: r.bytes("ciphertext")?,
         },
     })
 }

@@ -2,37 +2,64 @@
 //! survives a crash, migrations at start. SQL only; no decisions here.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::sqlite_direct::{DirectReads, DirectWriter};
 use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::record::AuditRecord;
-use crate::crypto::Sealed;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// The disclosure path's reads and the audit writer, off sqlx (`sqlite_direct`); `None`
+    /// only for a store opened read-only.
+    pub(super) direct: Option<Direct>,
+}
+
+/// The rusqlite side of a read-write store.
+#[derive(Debug, Clone)]
+pub(super) struct Direct {
+    pub(super) reads: Arc<DirectReads>,
+    pub(super) writer: Arc<DirectWriter>,
 }
 
 impl SqliteStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        // The direct reads and the audit writer open their own connections to the same file;
+        // an in-memory database would be a different, empty one for each.
+        if is_in_memory(url) {
+            return Err(StoreError::InMemory);
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Statement journals (a multi-row audit INSERT needs one) in memory, not in a temp
+            // file created and deleted on every commit.
+            .pragma("temp_store", "MEMORY");
         // No ping before each acquire: with SQLite every statement, a ping included, is a hand-off
         // to the connection's worker thread, and a local file connection does not go stale.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let path = options.get_filename();
+        let direct = Direct {
+            reads: Arc::new(DirectReads::open(path)?),
+            writer: Arc::new(DirectWriter::open(path)?),
+        };
+        Ok(SqliteStore {
+            pool,
+            direct: Some(direct),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -78,6 +105,9 @@ impl SqliteStore {
         &self,
         subject_pseudonym: &str,
     ) -> Result<Vec<ConsentRow>, StoreError> {
+        if let Some(direct) = &self.direct {
+            return direct.reads.consents_for_subject(subject_pseudonym);
+        }
         let rows = sqlx::query("SELECT * FROM consents WHERE subject_pseudonym = ? ORDER BY jti")
             .bind(subject_pseudonym)
             .fetch_all(&self.pool)
@@ -138,6 +168,11 @@ impl SqliteStore {
         subject_pseudonym: &str,
         source_oin: &str,
     ) -> Result<Option<HandoverRow>, StoreError> {
+        if let Some(direct) = &self.direct {
+            return direct
+                .reads
+                .handover(purpose, subject_pseudonym, source_oin);
+        }
         let row = sqlx::query(
             "SELECT * FROM handovers WHERE purpose = ? AND subject_pseudonym = ? AND source_oin = ?",
         )
@@ -146,20 +181,7 @@ impl SqliteStore {
         .bind(source_oin)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(HandoverRow {
-            purpose: r.try_get("purpose")?,
-            subject_pseudonym: r.try_get("subject_pseudonym")?,
-            source_oin: r.try_get("source_oin")?,
-            covenant_id: r.try_get("covenant_id")?,
-            consent_jti: r.try_get("consent_jti")?,
-            stored_at: r.try_get("stored_at")?,
-            expires_at: r.try_get("expires_at")?,
-            sealed: Sealed {
-                wrapped_key: r.try_get("wrapped_key")?,
-                ciphertext: r.try_get("ciphertext")?,
-            },
-        }))
+        row.as_ref().map(super::rows::handover).transpose()
     }
 
     pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
@@ -209,6 +231,11 @@ impl SqliteStore {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// Whether a `sqlite:` URL names an in-memory database (private to the connection that made it).
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// Insert chained records inside the caller's transaction: one multi-row statement per chunk

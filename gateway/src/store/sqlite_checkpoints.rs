@@ -6,53 +6,11 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 
-use policy::Sha256Hash;
-
 use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
-use super::sqlite::{insert_audit, SqliteStore};
+use super::sqlite::SqliteStore;
 use super::StoreError;
 use crate::audit::checkpoint::Checkpoint;
-use crate::audit::record::{AuditEntry, AuditRecord, GENESIS};
-
-async fn insert(conn: &mut sqlx::SqliteConnection, cp: &Checkpoint) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (seq, head, time, key_id, signature) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(cp.seq)
-    .bind(cp.head.to_string())
-    .bind(&cp.time)
-    .bind(&cp.key_id)
-    .bind(&cp.signature)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The head of the chain and the latest checkpoint's seq, read inside the caller's transaction.
-async fn head_and_checkpoint(
-    conn: &mut sqlx::SqliteConnection,
-) -> Result<((i64, Sha256Hash), i64), StoreError> {
-    // One round trip for both: the last record and the latest checkpoint's seq.
-    let row = sqlx::query(
-        "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1) AS seq, \
-                (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS hash, \
-                (SELECT MAX(seq) FROM audit_checkpoints) AS checkpointed",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let seq: Option<i64> = row.try_get("seq")?;
-    let hash: Option<String> = row.try_get("hash")?;
-    let checkpointed: Option<i64> = row.try_get("checkpointed")?;
-    let head = match (seq, hash) {
-        (Some(seq), Some(hash)) => {
-            let hash = Sha256Hash::parse(&hash)
-                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
-            (seq, hash)
-        }
-        _ => (0, GENESIS),
-    };
-    Ok((head, checkpointed.unwrap_or(0)))
-}
+use crate::audit::record::AuditEntry;
 
 impl SqliteStore {
     /// Append `entries` as the next records of the chain. The head is read inside a write
@@ -63,44 +21,22 @@ impl SqliteStore {
         &self,
         entries: &[AuditEntry],
         every_records: i64,
-        sign: &CheckpointSign<'_>,
+        sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ((mut seq, mut prev), checkpointed) = head_and_checkpoint(&mut tx).await?;
-        let mut records = Vec::with_capacity(entries.len());
-        for entry in entries {
-            seq += 1;
-            let r = AuditRecord::chain(seq, entry.clone(), prev);
-            prev = r.hash;
-            records.push(r);
-        }
-        insert_audit(&mut tx, &records).await?;
-        let checkpoint = (seq - checkpointed >= every_records).then(|| sign(seq, prev));
-        if let Some(cp) = &checkpoint {
-            insert(&mut tx, cp).await?;
-        }
-        tx.commit().await?;
-        Ok(ChainAppend {
-            records,
-            checkpoint,
-        })
+        let direct = self.direct.as_ref().ok_or(StoreError::ReadOnly)?;
+        direct
+            .writer
+            .append_chained(entries, every_records, sign)
+            .await
     }
 
     /// Sign the current head when records exist that no checkpoint covers yet.
     pub async fn checkpoint_head(
         &self,
-        sign: &CheckpointSign<'_>,
+        sign: &CheckpointSign,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ((seq, head), checkpointed) = head_and_checkpoint(&mut tx).await?;
-        if seq <= checkpointed {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let cp = sign(seq, head);
-        insert(&mut tx, &cp).await?;
-        tx.commit().await?;
-        Ok(Some(cp))
+        let direct = self.direct.as_ref().ok_or(StoreError::ReadOnly)?;
+        direct.writer.checkpoint_head(sign).await
     }
 
     /// Open an existing database read-only, without migrations (offline verification must not
@@ -113,7 +49,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, direct: None })
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {

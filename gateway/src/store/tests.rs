@@ -292,8 +292,9 @@ async fn concurrent_chained_appends_from_separate_pools_form_one_unforked_chain(
             let store = db.open().await;
             let signer = signer.clone();
             tasks.push(tokio::spawn(async move {
-                let sign: &CheckpointSign<'_> =
-                    &|seq, head| signer.sign(seq, head, "2026-11-01T00:00:00Z".into());
+                let sign: &CheckpointSign = &(Arc::new(move |seq, head| {
+                    signer.sign(seq, head, "2026-11-01T00:00:00Z".into())
+                }) as CheckpointSign);
                 let mut written = Vec::new();
                 for batch in 0..15 {
                     let entries: Vec<AuditEntry> = (0..=(batch % 3))
@@ -432,9 +433,11 @@ async fn every_covenant_change_moves_the_generation_and_nothing_else_does() {
 async fn pruning_keeps_the_checkpointed_record_and_the_rest_verifies() {
     for db in backends().await {
         let store = db.open().await;
-        let signer = CheckpointSigner::generate().unwrap();
-        let sign: &CheckpointSign<'_> =
-            &|seq, head| signer.sign(seq, head, "2026-11-01T00:00:00Z".into());
+        let signer = Arc::new(CheckpointSigner::generate().unwrap());
+        let signs = signer.clone();
+        let sign: &CheckpointSign =
+            &(Arc::new(move |seq, head| signs.sign(seq, head, "2026-11-01T00:00:00Z".into()))
+                as CheckpointSign);
         for i in 0..12 {
             let time = if i < 8 {
                 "2020-01-01T00:00:00.000000Z"

@@ -1,0 +1,479 @@
+//! The SQLite work on the disclosure path, through rusqlite instead of sqlx: the reads (a
+//! subject's consents, one handover record) on the calling thread, and the chained audit append
+//! on one dedicated writer thread.
+//!
+//! Why: sqlx runs every SQLite statement on a per-connection worker thread and passes the
+//! statement and each row across channels, so one small indexed read costs several thread
+//! wake-ups, and an audit commit (BEGIN, head, INSERT, COMMIT) several more. Under load those
+//! hand-offs, not SQLite, were most of the gateway's CPU time (BENCHMARKS.md, "Where the
+//! gateway's time goes"). Here a read is a prepared, cached statement stepped where the request
+//! is being handled (tens of microseconds with the pages cached), and a whole audit commit is one
+//! hand-off to the writer thread and one answer back.
+//!
+//! The read connections are read-only and the database is in WAL mode, so a read never waits for
+//! the audit writer and never sees a half-written transaction. A read that has to go to the disk
+//! holds its Tokio worker for that time; that is the trade made for the common, cached case.
+//! The writer's connection has the same durability settings as the sqlx pool (`synchronous =
+//! FULL`, checked by a test). Every other query stays on sqlx.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use policy::Sha256Hash;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::checkpoints::{ChainAppend, CheckpointSign};
+use super::{ConsentRow, HandoverRow, StoreError};
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::record::{AuditEntry, AuditRecord, GENESIS};
+
+/// How long a statement waits for another connection's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle read-only connections to one SQLite file, opened on demand.
+#[derive(Debug)]
+pub struct DirectReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Connections kept open between reads (more may be open while reads overlap).
+const KEEP_IDLE: usize = 8;
+
+impl DirectReads {
+    /// Open a first connection to `path` (the database must exist and be migrated).
+    pub fn open(path: &Path) -> Result<DirectReads, StoreError> {
+        let reads = DirectReads {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = reads.connect()?;
+        reads.put_back(first);
+        Ok(reads)
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(direct)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(direct)?;
+        Ok(conn)
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        let idle = match self.idle.lock() {
+            Ok(mut idle) => idle.pop(),
+            Err(poisoned) => poisoned.into_inner().pop(),
+        };
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = match self.idle.lock() {
+            Ok(idle) => idle,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if idle.len() < KEEP_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Run `read` on an idle connection. A connection whose read failed is closed, not reused.
+    fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.take()?;
+        let result = read(&conn);
+        if result.is_ok() {
+            self.put_back(conn);
+        }
+        result
+    }
+
+    /// Every consent registered for one subject, in `jti` order.
+    pub fn consents_for_subject(
+        &self,
+        subject_pseudonym: &str,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        self.with_connection(|conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT * FROM consents WHERE subject_pseudonym = ? ORDER BY jti")
+                .map_err(direct)?;
+            let mut rows = statement.query([subject_pseudonym]).map_err(direct)?;
+            let mut consents = Vec::new();
+            while let Some(row) = rows.next().map_err(direct)? {
+                consents.push(super::rows::consent(row)?);
+            }
+            Ok(consents)
+        })
+    }
+
+    /// The handover record of (purpose, subject, source), if one is stored.
+    pub fn handover(
+        &self,
+        purpose: &str,
+        subject_pseudonym: &str,
+        source_oin: &str,
+    ) -> Result<Option<HandoverRow>, StoreError> {
+        self.with_connection(|conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT * FROM handovers \
+                     WHERE purpose = ? AND subject_pseudonym = ? AND source_oin = ?",
+                )
+                .map_err(direct)?;
+            let mut rows = statement
+                .query([purpose, subject_pseudonym, source_oin])
+                .map_err(direct)?;
+            match rows.next().map_err(direct)? {
+                Some(row) => super::rows::handover(row).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+fn direct(e: rusqlite::Error) -> StoreError {
+    StoreError::Direct(e)
+}
+
+/// One unit of work for the audit writer thread.
+enum WriteJob {
+    Append {
+        entries: Vec<AuditEntry>,
+        every_records: i64,
+        sign: CheckpointSign,
+        done: oneshot::Sender<Result<ChainAppend, StoreError>>,
+    },
+    CheckpointHead {
+        sign: CheckpointSign,
+        done: oneshot::Sender<Result<Option<Checkpoint>, StoreError>>,
+    },
+}
+
+/// The audit writer thread of one store: it owns a read-write connection and runs each chained
+/// append as one `BEGIN IMMEDIATE` transaction. The thread ends when the last handle is dropped.
+#[derive(Debug)]
+pub struct DirectWriter {
+    jobs: Mutex<mpsc::Sender<WriteJob>>,
+}
+
+impl DirectWriter {
+    /// Open the writer's connection to `path` (the database must exist and be migrated) and
+    /// start its thread.
+    pub fn open(path: &Path) -> Result<DirectWriter, StoreError> {
+        let conn = writer_connection(path)?;
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("audit-sqlite".into())
+            .spawn(move || run_writer(conn, queue))
+            .map_err(|e| thread_error("audit writer", e))?;
+        Ok(DirectWriter {
+            jobs: Mutex::new(jobs),
+        })
+    }
+
+    fn send(&self, job: WriteJob) -> Result<(), StoreError> {
+        let jobs = match self.jobs.lock() {
+            Ok(jobs) => jobs,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        jobs.send(job).map_err(|_| writer_gone())
+    }
+
+    /// Chain `entries` onto the head and commit them (see `SqliteStore::append_chained`).
+    pub async fn append_chained(
+        &self,
+        entries: &[AuditEntry],
+        every_records: i64,
+        sign: &CheckpointSign,
+    ) -> Result<ChainAppend, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.send(WriteJob::Append {
+            entries: entries.to_vec(),
+            every_records,
+            sign: sign.clone(),
+            done,
+        })?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Sign the head when records exist that no checkpoint covers yet.
+    pub async fn checkpoint_head(
+        &self,
+        sign: &CheckpointSign,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.send(WriteJob::CheckpointHead {
+            sign: sign.clone(),
+            done,
+        })?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+/// The writer's read-write connection, with the same settings as the sqlx pool.
+fn writer_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(direct)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(direct)?;
+    // Durability first: a commit returns only once the WAL is on the disk.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(direct)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(direct)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(direct)?;
+    Ok(conn)
+}
+
+fn thread_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Corrupt(format!("cannot start the {what} thread: {e}"))
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Corrupt("the audit writer thread has stopped".into())
+}
+
+fn run_writer(mut conn: Connection, queue: mpsc::Receiver<WriteJob>) {
+    while let Ok(job) = queue.recv() {
+        match job {
+            WriteJob::Append {
+                entries,
+                every_records,
+                sign,
+                done,
+            } => {
+                let _ = done.send(append(&mut conn, entries, every_records, &sign));
+            }
+            WriteJob::CheckpointHead { sign, done } => {
+                let _ = done.send(checkpoint(&mut conn, &sign));
+            }
+        }
+    }
+}
+
+/// The head of the chain and the latest checkpoint's seq, inside the caller's transaction.
+fn head_and_checkpoint(conn: &Connection) -> Result<((i64, Sha256Hash), i64), StoreError> {
+    let (seq, hash, checkpointed) = conn
+        .prepare_cached(
+            "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), \
+                    (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), \
+                    (SELECT MAX(seq) FROM audit_checkpoints)",
+        )
+        .and_then(|mut s| {
+            s.query_row([], |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })
+        })
+        .map_err(direct)?;
+    let head = match (seq, hash) {
+        (Some(seq), Some(hash)) => {
+            let hash = Sha256Hash::parse(&hash)
+                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
+            (seq, hash)
+        }
+        _ => (0, GENESIS),
+    };
+    Ok((head, checkpointed.unwrap_or(0)))
+}
+
+fn insert_checkpoint(conn: &Connection, cp: &Checkpoint) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO audit_checkpoints (seq, head, time, key_id, signature) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            cp.seq,
+            cp.head.to_string(),
+            cp.time,
+            cp.key_id,
+            cp.signature
+        ])
+    })
+    .map_err(direct)?;
+    Ok(())
+}
+
+fn insert_record(conn: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
+    let text =
+        serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
+    let e = &r.entry;
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
+         subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            r.seq,
+            e.id,
+            e.time,
+            e.kind.map(|k| k.as_str()).unwrap_or("unknown"),
+            e.requester_oin,
+            e.source_oin,
+            e.subject_pseudonym,
+            e.purpose,
+            e.decision.map(|d| d.as_str()),
+            e.reason,
+            text,
+            r.prev_hash.to_string(),
+            r.hash.to_string(),
+        ])
+    })
+    .map_err(direct)?;
+    Ok(())
+}
+
+/// One chained append: head read under the write lock, records chained and inserted, a
+/// checkpoint when due, all in one transaction. Nothing is kept when any step fails.
+fn append(
+    conn: &mut Connection,
+    entries: Vec<AuditEntry>,
+    every_records: i64,
+    sign: &CheckpointSign,
+) -> Result<ChainAppend, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(direct)?;
+    let ((mut seq, mut prev), checkpointed) = head_and_checkpoint(&tx)?;
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries {
+        seq += 1;
+        let r = AuditRecord::chain(seq, entry, prev);
+        prev = r.hash;
+        insert_record(&tx, &r)?;
+        records.push(r);
+    }
+    let checkpoint = (seq - checkpointed >= every_records).then(|| sign(seq, prev));
+    if let Some(cp) = &checkpoint {
+        insert_checkpoint(&tx, cp)?;
+    }
+    tx.commit().map_err(direct)?;
+    Ok(ChainAppend {
+        records,
+        checkpoint,
+    })
+}
+
+fn checkpoint(
+    conn: &mut Connection,
+    sign: &CheckpointSign,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(direct)?;
+    let ((seq, head), checkpointed) = head_and_checkpoint(&tx)?;
+    if seq <= checkpointed {
+        return Ok(None);
+    }
+    let cp = sign(seq, head);
+    insert_checkpoint(&tx, &cp)?;
+    tx.commit().map_err(direct)?;
+    Ok(Some(cp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn migrated_file() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("direct.db");
+        let url = format!("sqlite://{}", path.display());
+        drop(
+            super::super::sqlite::SqliteStore::open(&url, 1)
+                .await
+                .unwrap(),
+        );
+        (dir, path)
+    }
+
+    /// The writer's connection must commit as durably as the sqlx pool (a record the gateway
+    /// has answered for survives a power cut) and stay in WAL mode (reads never wait for it).
+    #[tokio::test]
+    async fn the_writer_connection_is_durable_and_in_wal_mode() {
+        let (_dir, path) = migrated_file().await;
+        let conn = writer_connection(&path).unwrap();
+        let synchronous: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "synchronous = FULL");
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let foreign_keys: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(foreign_keys, 1);
+    }
+
+    /// A read connection cannot write, whatever it is asked.
+    #[tokio::test]
+    async fn the_read_connections_cannot_write() {
+        let (_dir, path) = migrated_file().await;
+        let reads = DirectReads::open(&path).unwrap();
+        let result = reads.with_connection(|conn| {
+            conn.execute("DELETE FROM audit_log", [])
+                .map_err(direct)
+                .map(|_| ())
+        });
+        assert!(matches!(result, Err(StoreError::Direct(_))), "{result:?}");
+    }
+
+    /// A failed append keeps nothing: the duplicate id of the second entry undoes the first.
+    #[tokio::test]
+    async fn a_failed_append_keeps_none_of_its_records() {
+        let (_dir, path) = migrated_file().await;
+        let writer = DirectWriter::open(&path).unwrap();
+        let signer =
+            std::sync::Arc::new(crate::audit::checkpoint::CheckpointSigner::generate().unwrap());
+        let sign: CheckpointSign = std::sync::Arc::new(move |seq, head| {
+            signer.sign(seq, head, "2026-11-25T00:00:00Z".into())
+        });
+        let entry = |id: &str| AuditEntry {
+            id: id.into(),
+            ..Default::default()
+        };
+        writer
+            .append_chained(&[entry("a")], 100, &sign)
+            .await
+            .unwrap();
+        let failed = writer
+            .append_chained(&[entry("b"), entry("a")], 100, &sign)
+            .await;
+        assert!(failed.is_err());
+        let conn = writer_connection(&path).unwrap();
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM audit_log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ids, ["a"]);
+        // The writer carries on after the failure.
+        let next = writer
+            .append_chained(&[entry("c")], 100, &sign)
+            .await
+            .unwrap();
+        assert_eq!(next.records[0].seq, 2);
+    }
+}
