@@ -190,7 +190,7 @@ pub async fn register(
     state
         .audit
         .append(crate::audit::record::AuditEntry {
-            id: crate::crypto::random_id("cns"),
+            id: crate::crypto::time_ordered_id("cns"),
             kind: Some(crate::audit::record::AuditKind::ConsentRegistered),
             time: crate::disclosure::audit_time(now),
             trace_id: trace.trace_id,
@@ -250,7 +250,7 @@ pub async fn revoke(
     state
         .audit
         .append(crate::audit::record::AuditEntry {
-            id: crate::crypto::random_id("rvk"),
+            id: crate::crypto::time_ordered_id("rvk"),
             kind: Some(crate::audit::record::AuditKind::ConsentRevoked),
             time: crate::disclosure::audit_time(now),
             trace_id: trace.trace_id,

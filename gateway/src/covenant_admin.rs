@@ -692,7 +692,7 @@ async fn record(
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
     let entry = AuditEntry {
-        id: crate::crypto::random_id("cov"),
+        id: crate::crypto::time_ordered_id("cov"),
         kind: Some(AuditKind::CovenantAdmin),
         time: audit_time(now),
         requester_oin: Some(actor.org.to_string()),

@@ -153,6 +153,25 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(bytes))
 }
 
+/// An id for an audit record (and the disclosure, handover or consent it answers for), e.g.
+/// `dsc_019ab8…`: the same 32 hex digits as `random_id`, but the first 48 bits are the
+/// millisecond it was made and only the other 80 are random. Ids made later sort later, so the
+/// unique index on `audit_log.id` grows at its end instead of touching a random page per record
+/// (fewer pages written per audit commit; BENCHMARKS.md). The id reveals when it was made, which
+/// the record it names states anyway; 80 random bits keep it unguessable.
+pub fn time_ordered_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    let millis = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    if SystemRandom::new().fill(&mut bytes[6..]).is_err() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+    }
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
 /// Fresh random bytes, e.g. for generating secrets in the demo.
 pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
     let mut out = vec![0u8; len];
@@ -164,6 +183,24 @@ pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn time_ordered_ids_sort_by_time_are_unique_and_keep_the_random_id_shape() {
+        let first = super::time_ordered_id("dsc");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let many: Vec<String> = (0..1000).map(|_| super::time_ordered_id("dsc")).collect();
+        let unique: std::collections::BTreeSet<&String> = many.iter().collect();
+        assert_eq!(unique.len(), many.len());
+        for id in &many {
+            assert!(id > &first, "{id} sorts before the earlier {first}");
+            let hex = id.strip_prefix("dsc_").unwrap();
+            assert_eq!(hex.len(), 32);
+            assert!(hex
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        }
+        assert_eq!(super::random_id("dsc").len(), first.len());
+    }
+
     use super::*;
 
     #[test]

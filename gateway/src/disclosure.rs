@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
-use crate::crypto::random_id;
+use crate::crypto::time_ordered_id;
 use crate::http::problem::ApiError;
 use crate::state::AppState;
 use crate::store::ConsentRow;
@@ -135,7 +135,7 @@ pub async fn disclose(
         },
         decision.refusal_reason().map(|r| r.as_str()).unwrap_or(""),
     );
-    let disclosure_id = random_id("dsc");
+    let disclosure_id = time_ordered_id("dsc");
     let basis = decision.basis();
     let mut entry = AuditEntry {
         id: disclosure_id.clone(),

@@ -144,7 +144,7 @@ pub async fn put(
     state
         .audit
         .append(AuditEntry {
-            id: crate::crypto::random_id("hnd"),
+            id: crate::crypto::time_ordered_id("hnd"),
             kind: Some(AuditKind::HandoverStored),
             time: audit_time(now),
             trace_id: trace.trace_id,

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
-use crate::crypto::random_id;
+use crate::crypto::time_ordered_id;
 use crate::disclosure::audit_time;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -76,7 +76,7 @@ pub async fn prune_audit_once(state: &AppState, now: DateTime<Utc>) -> Result<u6
     state
         .audit
         .append(AuditEntry {
-            id: random_id("prn"),
+            id: time_ordered_id("prn"),
             kind: Some(AuditKind::AuditPruned),
             time: audit_time(now),
             requester_person: Some("gateway:retention".into()),
@@ -110,7 +110,7 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<u64, Swe
     state
         .audit
         .append(AuditEntry {
-            id: random_id("ret"),
+            id: time_ordered_id("ret"),
             kind: Some(AuditKind::HandoverDestroyed),
             time: audit_time(now),
             requester_person: Some("gateway:retention".into()),

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::audit::record::{AuditEntry, AuditKind, AuditRecord, Outcome};
 use crate::auth::{HumanClaims, Role};
-use crate::crypto::{random_id, Pseudonymizer};
+use crate::crypto::{time_ordered_id, Pseudonymizer};
 use crate::disclosure::audit_time;
 use crate::state::AppState;
 use crate::store::review::AuditSelect;
@@ -329,7 +329,7 @@ pub async fn record_read(
     subject_pseudonym: Option<String>,
     decision: Outcome,
 ) -> Result<String, ReviewError> {
-    let id = random_id("read");
+    let id = time_ordered_id("read");
     state
         .audit
         .append(AuditEntry {
