@@ -163,14 +163,20 @@ impl AuditLog {
             verifying: Semaphore::new(1),
         });
         let (tx, rx) = mpsc::channel(settings.max_records.max(1) * 16);
-        let task = tokio::spawn(writer(
+        let on_own_thread = store.appends_block_the_caller();
+        let writing = writer(
             store,
             rx,
             settings,
             checkpointing,
             shared.clone(),
             last_checkpoint,
-        ));
+        );
+        let task = if on_own_thread {
+            spawn_on_own_thread(writing)?
+        } else {
+            tokio::spawn(writing)
+        };
         Ok((AuditLog { tx, shared }, task))
     }
 
@@ -227,6 +233,30 @@ impl AuditLog {
         }
         verify_sources::verify_store(store, self.shared.keys.clone(), options, |_| {}).await
     }
+}
+
+/// Run the writer on a thread of its own (with a single-threaded runtime for its channel and
+/// timer), for a store whose appends block the calling thread until the commit is durable: the
+/// Tokio workers that serve requests never wait for an `fsync`, and a batch is committed where it
+/// was collected, without another hand-off. The returned task finishes when the thread does.
+fn spawn_on_own_thread(
+    writing: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<JoinHandle<()>, StoreError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Thread(e.to_string()))?;
+    let (finished, on_finish) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("audit-writer".into())
+        .spawn(move || {
+            runtime.block_on(writing);
+            let _ = finished.send(());
+        })
+        .map_err(|e| StoreError::Thread(e.to_string()))?;
+    Ok(tokio::spawn(async move {
+        let _ = on_finish.await;
+    }))
 }
 
 fn now_rfc3339() -> String {

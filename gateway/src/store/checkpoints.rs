@@ -67,7 +67,9 @@ pub struct ChainAppend {
 impl Store {
     /// Append entries as the next records of the one chain, reading and locking its head inside
     /// the transaction (several gateway instances may append); sign a checkpoint in the same
-    /// transaction when `every_records` records have accumulated since the last one.
+    /// transaction when `every_records` records have accumulated since the last one. On SQLite
+    /// this blocks the calling thread until the commit is durable (see
+    /// `appends_block_the_caller`).
     pub async fn append_chained(
         &self,
         entries: &[crate::audit::record::AuditEntry],

@@ -52,6 +52,8 @@ pub enum StoreError {
     InMemory,
     #[error("the database was opened read-only")]
     ReadOnly,
+    #[error("cannot start the audit writer thread: {0}")]
+    Thread(String),
 }
 
 /// A registered consent as stored (claims sealed).
@@ -120,6 +122,13 @@ impl Store {
                 postgres::PgStore::open(url, max_connections).await?,
             )),
         }
+    }
+
+    /// Whether `append_chained` and `checkpoint_head` block the calling thread until the commit
+    /// is durable (SQLite, through `sqlite_direct`) rather than awaiting it (PostgreSQL): the
+    /// audit log then runs its writer on a thread of its own.
+    pub fn appends_block_the_caller(&self) -> bool {
+        matches!(self, Store::Sqlite(_))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

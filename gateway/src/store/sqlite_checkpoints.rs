@@ -24,10 +24,7 @@ impl SqliteStore {
         sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
         let direct = self.direct.as_ref().ok_or(StoreError::ReadOnly)?;
-        direct
-            .writer
-            .append_chained(entries, every_records, sign)
-            .await
+        direct.writer.append_chained(entries, every_records, sign)
     }
 
     /// Sign the current head when records exist that no checkpoint covers yet.
@@ -36,7 +33,7 @@ impl SqliteStore {
         sign: &CheckpointSign,
     ) -> Result<Option<Checkpoint>, StoreError> {
         let direct = self.direct.as_ref().ok_or(StoreError::ReadOnly)?;
-        direct.writer.checkpoint_head(sign).await
+        direct.writer.checkpoint_head(sign)
     }
 
     /// Open an existing database read-only, without migrations (offline verification must not

@@ -1,14 +1,14 @@
-//! The SQLite work on the disclosure path, through rusqlite instead of sqlx: the reads (a
-//! subject's consents, one handover record) on the calling thread, and the chained audit append
-//! on one dedicated writer thread.
+//! The SQLite work on the disclosure path, through rusqlite instead of sqlx, on the calling
+//! thread: the reads (a subject's consents, one handover record) where the request is handled,
+//! and the chained audit append on the audit log's own writer thread.
 //!
 //! Why: sqlx runs every SQLite statement on a per-connection worker thread and passes the
 //! statement and each row across channels, so one small indexed read costs several thread
 //! wake-ups, and an audit commit (BEGIN, head, INSERT, COMMIT) several more. Under load those
 //! hand-offs, not SQLite, were most of the gateway's CPU time (BENCHMARKS.md, "Where the
 //! gateway's time goes"). Here a read is a prepared, cached statement stepped where the request
-//! is being handled (tens of microseconds with the pages cached), and a whole audit commit is one
-//! hand-off to the writer thread and one answer back.
+//! is being handled (tens of microseconds with the pages cached), and a whole audit commit runs
+//! where the audit writer batched it, with no hand-off at all.
 //!
 //! The read connections are read-only and the database is in WAL mode, so a read never waits for
 //! the audit writer and never sees a half-written transaction. A read that has to go to the disk
@@ -17,12 +17,11 @@
 //! FULL`, checked by a test). Every other query stays on sqlx.
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use policy::Sha256Hash;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::oneshot;
 
 use super::checkpoints::{ChainAppend, CheckpointSign};
 use super::{ConsentRow, HandoverRow, StoreError};
@@ -145,78 +144,43 @@ fn direct(e: rusqlite::Error) -> StoreError {
     StoreError::Direct(e)
 }
 
-/// One unit of work for the audit writer thread.
-enum WriteJob {
-    Append {
-        entries: Vec<AuditEntry>,
-        every_records: i64,
-        sign: CheckpointSign,
-        done: oneshot::Sender<Result<ChainAppend, StoreError>>,
-    },
-    CheckpointHead {
-        sign: CheckpointSign,
-        done: oneshot::Sender<Result<Option<Checkpoint>, StoreError>>,
-    },
-}
-
-/// The audit writer thread of one store: it owns a read-write connection and runs each chained
-/// append as one `BEGIN IMMEDIATE` transaction. The thread ends when the last handle is dropped.
+/// The audit writer's read-write connection. Each chained append is one `BEGIN IMMEDIATE`
+/// transaction run on the calling thread, which blocks for the commit (`fsync` included): the
+/// audit log calls it from its own writer thread (`audit::AuditLog::start`), never from a Tokio
+/// worker that serves requests.
 #[derive(Debug)]
 pub struct DirectWriter {
-    jobs: Mutex<mpsc::Sender<WriteJob>>,
+    conn: Mutex<Connection>,
 }
 
 impl DirectWriter {
-    /// Open the writer's connection to `path` (the database must exist and be migrated) and
-    /// start its thread.
+    /// Open the writer's connection to `path` (the database must exist and be migrated).
     pub fn open(path: &Path) -> Result<DirectWriter, StoreError> {
-        let conn = writer_connection(path)?;
-        let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("audit-sqlite".into())
-            .spawn(move || run_writer(conn, queue))
-            .map_err(|e| thread_error("audit writer", e))?;
         Ok(DirectWriter {
-            jobs: Mutex::new(jobs),
+            conn: Mutex::new(writer_connection(path)?),
         })
     }
 
-    fn send(&self, job: WriteJob) -> Result<(), StoreError> {
-        let jobs = match self.jobs.lock() {
-            Ok(jobs) => jobs,
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(conn) => conn,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        jobs.send(job).map_err(|_| writer_gone())
+        }
     }
 
     /// Chain `entries` onto the head and commit them (see `SqliteStore::append_chained`).
-    pub async fn append_chained(
+    pub fn append_chained(
         &self,
         entries: &[AuditEntry],
         every_records: i64,
         sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
-        let (done, answer) = oneshot::channel();
-        self.send(WriteJob::Append {
-            entries: entries.to_vec(),
-            every_records,
-            sign: sign.clone(),
-            done,
-        })?;
-        answer.await.map_err(|_| writer_gone())?
+        append(&mut self.lock(), entries, every_records, sign)
     }
 
     /// Sign the head when records exist that no checkpoint covers yet.
-    pub async fn checkpoint_head(
-        &self,
-        sign: &CheckpointSign,
-    ) -> Result<Option<Checkpoint>, StoreError> {
-        let (done, answer) = oneshot::channel();
-        self.send(WriteJob::CheckpointHead {
-            sign: sign.clone(),
-            done,
-        })?;
-        answer.await.map_err(|_| writer_gone())?
+    pub fn checkpoint_head(&self, sign: &CheckpointSign) -> Result<Option<Checkpoint>, StoreError> {
+        checkpoint(&mut self.lock(), sign)
     }
 }
 
@@ -236,32 +200,6 @@ fn writer_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(direct)?;
     Ok(conn)
-}
-
-fn thread_error(what: &str, e: std::io::Error) -> StoreError {
-    StoreError::Corrupt(format!("cannot start the {what} thread: {e}"))
-}
-
-fn writer_gone() -> StoreError {
-    StoreError::Corrupt("the audit writer thread has stopped".into())
-}
-
-fn run_writer(mut conn: Connection, queue: mpsc::Receiver<WriteJob>) {
-    while let Ok(job) = queue.recv() {
-        match job {
-            WriteJob::Append {
-                entries,
-                every_records,
-                sign,
-                done,
-            } => {
-                let _ = done.send(append(&mut conn, entries, every_records, &sign));
-            }
-            WriteJob::CheckpointHead { sign, done } => {
-                let _ = done.send(checkpoint(&mut conn, &sign));
-            }
-        }
-    }
 }
 
 /// The head of the chain and the latest checkpoint's seq, inside the caller's transaction.
@@ -345,7 +283,7 @@ fn insert_record(conn: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
 /// checkpoint when due, all in one transaction. Nothing is kept when any step fails.
 fn append(
     conn: &mut Connection,
-    entries: Vec<AuditEntry>,
+    entries: &[AuditEntry],
     every_records: i64,
     sign: &CheckpointSign,
 ) -> Result<ChainAppend, StoreError> {
@@ -356,7 +294,7 @@ fn append(
     let mut records = Vec::with_capacity(entries.len());
     for entry in entries {
         seq += 1;
-        let r = AuditRecord::chain(seq, entry, prev);
+        let r = AuditRecord::chain(seq, entry.clone(), prev);
         prev = r.hash;
         insert_record(&tx, &r)?;
         records.push(r);
@@ -452,13 +390,8 @@ mod tests {
             id: id.into(),
             ..Default::default()
         };
-        writer
-            .append_chained(&[entry("a")], 100, &sign)
-            .await
-            .unwrap();
-        let failed = writer
-            .append_chained(&[entry("b"), entry("a")], 100, &sign)
-            .await;
+        writer.append_chained(&[entry("a")], 100, &sign).unwrap();
+        let failed = writer.append_chained(&[entry("b"), entry("a")], 100, &sign);
         assert!(failed.is_err());
         let conn = writer_connection(&path).unwrap();
         let ids: Vec<String> = conn
@@ -470,10 +403,7 @@ mod tests {
             .unwrap();
         assert_eq!(ids, ["a"]);
         // The writer carries on after the failure.
-        let next = writer
-            .append_chained(&[entry("c")], 100, &sign)
-            .await
-            .unwrap();
+        let next = writer.append_chained(&[entry("c")], 100, &sign).unwrap();
         assert_eq!(next.records[0].seq, 2);
     }
 }
