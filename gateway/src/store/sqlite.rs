@@ -15,16 +15,10 @@ use crate::audit::record::AuditRecord;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// The disclosure path's reads and the audit writer, off sqlx (`sqlite_direct`); `None`
-    /// only for a store opened read-only.
-    pub(super) direct: Option<Direct>,
-}
-
-/// The rusqlite side of a read-write store.
-#[derive(Debug, Clone)]
-pub(super) struct Direct {
+    /// The disclosure path's reads, off sqlx (`sqlite_direct`).
     pub(super) reads: Arc<DirectReads>,
-    pub(super) writer: Arc<DirectWriter>,
+    /// The audit writer, off sqlx; `None` for a store opened read-only.
+    pub(super) writer: Option<Arc<DirectWriter>>,
 }
 
 impl SqliteStore {
@@ -52,13 +46,10 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let path = options.get_filename();
-        let direct = Direct {
-            reads: Arc::new(DirectReads::open(path)?),
-            writer: Arc::new(DirectWriter::open(path)?),
-        };
         Ok(SqliteStore {
             pool,
-            direct: Some(direct),
+            reads: Arc::new(DirectReads::open(path)?),
+            writer: Some(Arc::new(DirectWriter::open(path)?)),
         })
     }
 
@@ -105,14 +96,7 @@ impl SqliteStore {
         &self,
         subject_pseudonym: &str,
     ) -> Result<Vec<ConsentRow>, StoreError> {
-        if let Some(direct) = &self.direct {
-            return direct.reads.consents_for_subject(subject_pseudonym);
-        }
-        let rows = sqlx::query("SELECT * FROM consents WHERE subject_pseudonym = ? ORDER BY jti")
-            .bind(subject_pseudonym)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(super::rows::consent).collect()
+        self.reads.consents_for_subject(subject_pseudonym)
     }
 
     pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
@@ -168,20 +152,7 @@ impl SqliteStore {
         subject_pseudonym: &str,
         source_oin: &str,
     ) -> Result<Option<HandoverRow>, StoreError> {
-        if let Some(direct) = &self.direct {
-            return direct
-                .reads
-                .handover(purpose, subject_pseudonym, source_oin);
-        }
-        let row = sqlx::query(
-            "SELECT * FROM handovers WHERE purpose = ? AND subject_pseudonym = ? AND source_oin = ?",
-        )
-        .bind(purpose)
-        .bind(subject_pseudonym)
-        .bind(source_oin)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(super::rows::handover).transpose()
+        self.reads.handover(purpose, subject_pseudonym, source_oin)
     }
 
     pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {

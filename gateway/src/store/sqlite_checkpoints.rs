@@ -23,8 +23,8 @@ impl SqliteStore {
         every_records: i64,
         sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
-        let direct = self.direct.as_ref().ok_or(StoreError::ReadOnly)?;
-        direct.writer.append_chained(entries, every_records, sign)
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        writer.append_chained(entries, every_records, sign)
     }
 
     /// Sign the current head when records exist that no checkpoint covers yet.
@@ -32,8 +32,8 @@ impl SqliteStore {
         &self,
         sign: &CheckpointSign,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let direct = self.direct.as_ref().ok_or(StoreError::ReadOnly)?;
-        direct.writer.checkpoint_head(sign)
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        writer.checkpoint_head(sign)
     }
 
     /// Open an existing database read-only, without migrations (offline verification must not
@@ -44,9 +44,15 @@ impl SqliteStore {
             .create_if_missing(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(SqliteStore { pool, direct: None })
+        Ok(SqliteStore {
+            pool,
+            reads: std::sync::Arc::new(super::sqlite_direct::DirectReads::open(
+                options.get_filename(),
+            )?),
+            writer: None,
+        })
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
