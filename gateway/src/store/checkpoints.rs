@@ -56,6 +56,24 @@ pub struct AuditRow {
 /// SQLite writer thread, hence shared and `'static`).
 pub type CheckpointSign = std::sync::Arc<dyn Fn(i64, Sha256Hash) -> Checkpoint + Send + Sync>;
 
+/// The chain head (`(0, GENESIS)` while the log is empty) and the latest checkpoint's seq (0 when
+/// none), from the columns a backend read inside its append transaction.
+pub(super) fn chain_head(
+    seq: Option<i64>,
+    hash: Option<String>,
+    checkpointed: Option<i64>,
+) -> Result<((i64, Sha256Hash), i64), StoreError> {
+    let head = match (seq, hash) {
+        (Some(seq), Some(hash)) => {
+            let hash = Sha256Hash::parse(&hash)
+                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
+            (seq, hash)
+        }
+        _ => (0, crate::audit::record::GENESIS),
+    };
+    Ok((head, checkpointed.unwrap_or(0)))
+}
+
 /// What one chained append wrote.
 #[derive(Debug, Clone)]
 pub struct ChainAppend {

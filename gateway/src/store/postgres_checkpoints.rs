@@ -11,7 +11,7 @@ use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
 use super::postgres::{connect_options, insert_audit, lock_chain, PgStore};
 use super::StoreError;
 use crate::audit::checkpoint::Checkpoint;
-use crate::audit::record::{AuditEntry, AuditRecord, GENESIS};
+use crate::audit::record::{AuditEntry, AuditRecord};
 
 async fn insert(conn: &mut sqlx::PgConnection, cp: &Checkpoint) -> Result<(), StoreError> {
     sqlx::query(
@@ -45,15 +45,7 @@ async fn head_and_checkpoint(
     let seq: Option<i64> = row.try_get("seq")?;
     let hash: Option<String> = row.try_get("hash")?;
     let checkpointed: Option<i64> = row.try_get("checkpointed")?;
-    let head = match (seq, hash) {
-        (Some(seq), Some(hash)) => {
-            let hash = Sha256Hash::parse(&hash)
-                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
-            (seq, hash)
-        }
-        _ => (0, GENESIS),
-    };
-    Ok((head, checkpointed.unwrap_or(0)))
+    super::checkpoints::chain_head(seq, hash, checkpointed)
 }
 
 impl PgStore {

@@ -26,7 +26,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::checkpoints::{ChainAppend, CheckpointSign};
 use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::checkpoint::Checkpoint;
-use crate::audit::record::{AuditEntry, AuditRecord, GENESIS};
+use crate::audit::record::{AuditEntry, AuditRecord};
 
 /// How long a statement waits for another connection's lock before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -220,15 +220,7 @@ fn head_and_checkpoint(conn: &Connection) -> Result<((i64, Sha256Hash), i64), St
             })
         })
         .map_err(direct)?;
-    let head = match (seq, hash) {
-        (Some(seq), Some(hash)) => {
-            let hash = Sha256Hash::parse(&hash)
-                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
-            (seq, hash)
-        }
-        _ => (0, GENESIS),
-    };
-    Ok((head, checkpointed.unwrap_or(0)))
+    super::checkpoints::chain_head(seq, hash, checkpointed)
 }
 
 fn insert_checkpoint(conn: &Connection, cp: &Checkpoint) -> Result<(), StoreError> {
