@@ -364,7 +364,26 @@ async fn read_only_store_reads_the_log_but_cannot_write_it() {
         assert!(ro.audit_hash_at(20).await.unwrap().is_some());
         let more = AuditRecord::chain(21, entry(21, "A", None, Outcome::Permit), GENESIS);
         assert!(ro.append_audit(&[more]).await.is_err(), "{}", db.url);
+        let signer = Arc::new(CheckpointSigner::generate().unwrap());
+        let sign: CheckpointSign =
+            Arc::new(move |seq, head| signer.sign(seq, head, "2026-11-01T00:00:00Z".into()));
+        let chained = ro
+            .append_chained(&[entry(21, "A", None, Outcome::Permit)], 100, &sign)
+            .await;
+        assert!(chained.is_err(), "{}", db.url);
+        assert!(ro.checkpoint_head(&sign).await.is_err(), "{}", db.url);
         assert_eq!(store.audit_count().await.unwrap(), 20);
+    }
+}
+
+/// An in-memory SQLite database would be a different, empty database for every connection (the
+/// direct reads, the audit writer, the pool): refused with a message that says what to use.
+#[tokio::test]
+async fn an_in_memory_sqlite_url_is_refused_with_a_clear_error() {
+    for url in ["sqlite::memory:", "sqlite://file.db?mode=memory"] {
+        let err = Store::open(url, 1).await.unwrap_err();
+        assert!(matches!(err, StoreError::InMemory), "{url}: {err}");
+        assert!(err.to_string().contains("name a file"), "{err}");
     }
 }
 
