@@ -52,8 +52,8 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-/// Signs a checkpoint over (seq, head hash); called inside the append transaction (on the
-/// SQLite writer thread, hence shared and `'static`).
+/// Signs a checkpoint over (seq, head hash); called inside the append transaction. Shared and
+/// owned (`Arc`, `'static`) so that the audit writer can keep it on whichever thread it runs.
 pub type CheckpointSign = std::sync::Arc<dyn Fn(i64, Sha256Hash) -> Checkpoint + Send + Sync>;
 
 /// The chain head (`(0, GENESIS)` while the log is empty) and the latest checkpoint's seq (0 when
