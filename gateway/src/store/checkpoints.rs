@@ -64,14 +64,16 @@ pub(super) fn chain_head(
     checkpointed: Option<i64>,
 ) -> Result<((i64, Sha256Hash), i64), StoreError> {
     let head = match (seq, hash) {
-        (Some(seq), Some(hash)) => {
-            let hash = Sha256Hash::parse(&hash)
-                .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
-            (seq, hash)
-        }
+        (Some(seq), Some(hash)) => (seq, head_hash(seq, &hash)?),
         _ => (0, crate::audit::record::GENESIS),
     };
     Ok((head, checkpointed.unwrap_or(0)))
+}
+
+/// The stored hash of audit record `seq`, parsed (a corrupt one is reported, never guessed).
+pub(super) fn head_hash(seq: i64, hash: &str) -> Result<Sha256Hash, StoreError> {
+    Sha256Hash::parse(hash)
+        .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))
 }
 
 /// What one chained append wrote.

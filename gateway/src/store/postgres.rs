@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::record::AuditRecord;
@@ -172,12 +172,7 @@ impl PgStore {
         let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        let Some(r) = row else { return Ok(None) };
-        let seq: i64 = r.try_get("seq")?;
-        let hash: String = r.try_get("hash")?;
-        let hash = policy::Sha256Hash::parse(&hash)
-            .ok_or_else(|| StoreError::Corrupt(format!("audit record {seq}: bad hash")))?;
-        Ok(Some((seq, hash)))
+        row.as_ref().map(super::rows::head).transpose()
     }
 
     pub async fn audit_records(

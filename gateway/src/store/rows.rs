@@ -5,7 +5,7 @@
 use policy::{CovenantId, Sha256Hash};
 use sqlx::Row;
 
-use super::checkpoints::CheckpointRow;
+use super::checkpoints::{AuditRow, CheckpointRow};
 use super::covenants::{parse_admin, CovenantSignatureRow, CovenantVersionRow};
 use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::record::AuditRecord;
@@ -105,6 +105,31 @@ pub(super) fn handover(r: &impl Columns) -> Result<HandoverRow, StoreError> {
 pub(super) fn audit(r: &impl Columns) -> Result<AuditRecord, StoreError> {
     let text = r.text("record")?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))
+}
+
+/// An audit row with every column, for verification.
+pub(super) fn audit_row(r: &impl Columns) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        seq: r.int("seq")?,
+        id: r.text("id")?,
+        time: r.text("time")?,
+        kind: r.text("kind")?,
+        requester_oin: r.opt_text("requester_oin")?,
+        source_oin: r.opt_text("source_oin")?,
+        subject_pseudonym: r.opt_text("subject_pseudonym")?,
+        purpose: r.opt_text("purpose")?,
+        decision: r.opt_text("decision")?,
+        reason: r.opt_text("reason")?,
+        record: r.text("record")?,
+        prev_hash: r.text("prev_hash")?,
+        hash: r.text("hash")?,
+    })
+}
+
+/// The `seq` and `hash` columns of the last audit record: the chain head.
+pub(super) fn head(r: &impl Columns) -> Result<(i64, Sha256Hash), StoreError> {
+    let seq = r.int("seq")?;
+    Ok((seq, super::checkpoints::head_hash(seq, &r.text("hash")?)?))
 }
 
 pub(super) fn checkpoint(r: &impl Columns) -> Result<CheckpointRow, StoreError> {

@@ -4,7 +4,6 @@
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::Row;
 
 use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
 use super::sqlite::SqliteStore;
@@ -86,25 +85,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    seq: r.try_get("seq")?,
-                    id: r.try_get("id")?,
-                    time: r.try_get("time")?,
-                    kind: r.try_get("kind")?,
-                    requester_oin: r.try_get("requester_oin")?,
-                    source_oin: r.try_get("source_oin")?,
-                    subject_pseudonym: r.try_get("subject_pseudonym")?,
-                    purpose: r.try_get("purpose")?,
-                    decision: r.try_get("decision")?,
-                    reason: r.try_get("reason")?,
-                    record: r.try_get("record")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::rows::audit_row).collect()
     }
 
     pub async fn audit_count(&self) -> Result<u64, StoreError> {
