@@ -164,10 +164,8 @@ impl SqliteStore {
     }
 
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, records).await?;
-        tx.commit().await?;
-        Ok(())
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        writer.insert_records(records)
     }
 
     pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
@@ -202,43 +200,4 @@ impl SqliteStore {
 /// Whether a `sqlite:` URL names an in-memory database (private to the connection that made it).
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
-}
-
-/// Insert chained records inside the caller's transaction: one multi-row statement per chunk
-/// (each statement is a round trip to SQLite's worker thread, the dominant cost under load).
-pub(super) async fn insert_audit(
-    tx: &mut sqlx::SqliteConnection,
-    records: &[AuditRecord],
-) -> Result<(), StoreError> {
-    // 13 binds per row; SQLite allows 32,766 variables per statement.
-    for chunk in records.chunks(512) {
-        let mut texts = Vec::with_capacity(chunk.len());
-        for r in chunk {
-            texts.push(
-                serde_json::to_string(r)
-                    .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?,
-            );
-        }
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-             subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) ",
-        );
-        q.push_values(chunk.iter().zip(texts), |mut b, (r, text)| {
-            b.push_bind(r.seq)
-                .push_bind(r.entry.id.clone())
-                .push_bind(r.entry.time.clone())
-                .push_bind(r.entry.kind.map(|k| k.as_str()).unwrap_or("unknown"))
-                .push_bind(r.entry.requester_oin.clone())
-                .push_bind(r.entry.source_oin.clone())
-                .push_bind(r.entry.subject_pseudonym.clone())
-                .push_bind(r.entry.purpose.clone())
-                .push_bind(r.entry.decision.map(|d| d.as_str()))
-                .push_bind(r.entry.reason.clone())
-                .push_bind(text)
-                .push_bind(r.prev_hash.to_string())
-                .push_bind(r.hash.to_string());
-        });
-        q.build().execute(&mut *tx).await?;
-    }
-    Ok(())
 }

@@ -178,6 +178,18 @@ impl DirectWriter {
         append(&mut self.lock(), entries, every_records, sign)
     }
 
+    /// Insert records that are already chained, in one transaction (tests and imports).
+    pub fn insert_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(direct)?;
+        for r in records {
+            insert_record(&tx, r)?;
+        }
+        tx.commit().map_err(direct)
+    }
+
     /// Sign the head when records exist that no checkpoint covers yet.
     pub fn checkpoint_head(&self, sign: &CheckpointSign) -> Result<Option<Checkpoint>, StoreError> {
         checkpoint(&mut self.lock(), sign)
