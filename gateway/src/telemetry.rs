@@ -2,14 +2,24 @@
 //! (exported over OTLP/HTTP when `telemetry.otlp_endpoint` is set). Spans and log lines carry ids,
 //! organisations, purposes, field names and reasons — never a BSN or a field value: those types
 //! never reach a span field or a log macro.
+//!
+//! The cost on the request path is kept down on purpose (BENCHMARKS.md, "Tracing"): log lines are
+//! written for events only (span fields are not formatted into text for every span; spans go to
+//! OpenTelemetry), spans carry only their own fields (no source location, thread, target or
+//! busy/idle timing attributes), and without an OTLP endpoint spans are not recorded at all —
+//! they still get trace and span ids, which audit records carry.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::io::IsTerminal as _;
+
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 use crate::config::TelemetrySection;
 
@@ -40,19 +50,23 @@ fn resource() -> Resource {
 pub fn init(section: &TelemetrySection) -> anyhow::Result<Telemetry> {
     let mut traces = SdkTracerProvider::builder().with_resource(resource());
     let mut metrics = SdkMeterProvider::builder().with_resource(resource());
-    if let Some(endpoint) = &section.otlp_endpoint {
-        use opentelemetry_otlp::WithExportConfig;
-        let base = endpoint.trim_end_matches('/');
-        let spans = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{base}/v1/traces"))
-            .build()?;
-        let meters = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{base}/v1/metrics"))
-            .build()?;
-        traces = traces.with_batch_exporter(spans);
-        metrics = metrics.with_periodic_exporter(meters);
+    match &section.otlp_endpoint {
+        // Nothing would receive the spans: build no span data, keep the ids.
+        None => traces = traces.with_sampler(Sampler::AlwaysOff),
+        Some(endpoint) => {
+            use opentelemetry_otlp::WithExportConfig;
+            let base = endpoint.trim_end_matches('/');
+            let spans = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(format!("{base}/v1/traces"))
+                .build()?;
+            let meters = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_endpoint(format!("{base}/v1/metrics"))
+                .build()?;
+            traces = traces.with_batch_exporter(spans);
+            metrics = metrics.with_periodic_exporter(meters);
+        }
     }
     Ok(install(
         traces.build(),
@@ -75,13 +89,41 @@ pub fn install(
     opentelemetry::global::set_meter_provider(meter_provider.clone());
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(log_lines())
+        .with(span_export(tracer))
         .try_init();
     Telemetry {
         tracer_provider,
         meter_provider,
     }
+}
+
+/// Log lines on stderr, one per event (colour only on a terminal). Spans are not formatted into
+/// text: that cost every request a formatted copy of every span's fields, for log lines that are
+/// rarely written; a span's data goes to OpenTelemetry instead.
+fn log_lines<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fmt::layer()
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_filter(filter_fn(|metadata| metadata.is_event()))
+}
+
+/// The bridge from `tracing` spans to OpenTelemetry: a span carries the fields it was given and
+/// nothing per call on top (no source file and line, thread, target or busy/idle timings).
+fn span_export<S>(tracer: SdkTracer) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
 }
 
 /// The OpenTelemetry trace and span id of the current `tracing` span, for audit records.
@@ -110,4 +152,55 @@ pub fn init_logs(filter: Option<&str>) {
         .with_target(false)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    fn ids_inside_a_span(provider: &SdkTracerProvider) -> crate::disclosure::TraceIds {
+        let subscriber =
+            tracing_subscriber::registry().with(span_export(provider.tracer("poortwachter")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", endpoint = "POST /v1/disclosures");
+            span.in_scope(current_trace_ids)
+        })
+    }
+
+    #[test]
+    fn without_an_exporter_spans_are_not_recorded_but_audit_records_still_get_trace_ids() {
+        let unused = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .with_simple_exporter(unused.clone())
+            .build();
+        let ids = ids_inside_a_span(&provider);
+        let trace_id = ids.trace_id.expect("a trace id without an exporter");
+        assert_eq!(trace_id.len(), 32);
+        assert_ne!(trace_id, "0".repeat(32));
+        assert!(ids.span_id.is_some());
+        assert!(unused.get_finished_spans().unwrap().is_empty());
+    }
+
+    #[test]
+    fn exported_spans_carry_their_own_fields_and_no_location_thread_or_timing_attributes() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let ids = ids_inside_a_span(&provider);
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(
+            Some(spans[0].span_context.trace_id().to_string()),
+            ids.trace_id
+        );
+        let keys: Vec<&str> = spans[0]
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
+        assert_eq!(keys, ["endpoint"]);
+    }
 }
