@@ -114,13 +114,33 @@ impl Sha256Hash {
     }
 
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        self.hex_digits().to_owned()
+    }
+
+    /// The 64 lowercase hex digits, without allocating (hashes are formatted on every decision).
+    fn hex_digits(&self) -> HexDigits {
+        let mut digits = [0u8; 64];
+        // The buffer is exactly twice the digest length, so encoding cannot fail.
+        let _ = hex::encode_to_slice(self.0, &mut digits);
+        HexDigits(digits)
+    }
+}
+
+/// A digest's hex digits on the stack.
+struct HexDigits([u8; 64]);
+
+impl std::ops::Deref for HexDigits {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl fmt::Display for Sha256Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        f.write_str("sha256:")?;
+        f.write_str(&self.hex_digits())
     }
 }
 
@@ -199,6 +219,7 @@ mod tests {
             h.to_string(),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        assert_eq!(format!("sha256:{}", h.hex()), h.to_string());
         assert_eq!(Sha256Hash::parse(&h.to_string()), Some(h));
         assert_eq!(Sha256Hash::parse("sha256:zz"), None);
     }
