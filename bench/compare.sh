@@ -120,24 +120,21 @@ proc_ticks() {
     echo "$total"
 }
 
-# Largest VmRSS (kB, with children) of PID sampled every 0.2 s while the command runs; the
-# command's output goes to stdout, the peak to the file $1.
-with_rss_sampling() {
-    local out=$1 pid=$2
+# Peak resident memory (kB, with children) of PID while the command runs, written to the file
+# $1; the command's output goes to stdout. The kernel keeps the peak itself (VmHWM): it is reset
+# before the command through /proc/PID/clear_refs ("5" resets the peak RSS), so nothing polls the
+# server while its latency is being measured (a sampling loop forks several processes every few
+# hundred milliseconds on the same two cores) and no short peak is missed between samples. For
+# several processes (nginx master + workers) the peaks are summed, which is never less than the
+# peak of the sum. Where the reset is not permitted, VmHWM is the peak since start: an upper bound.
+with_peak_rss() {
+    local out=$1 pid=$2 p
     shift 2
-    (
-        peak=0
-        while kill -0 "$pid" 2>/dev/null; do
-            rss=$(proc_kb VmRSS "$pid")
-            ((rss > peak)) && peak=$rss
-            echo "$peak" >"$out"
-            sleep 0.2
-        done
-    ) &
-    local sampler=$!
+    for p in $pid $(pgrep -P "$pid" || true); do
+        echo 5 2>/dev/null >"/proc/$p/clear_refs" || true
+    done
     "$@"
-    kill "$sampler" 2>/dev/null || true
-    wait "$sampler" 2>/dev/null || true
+    proc_kb VmHWM "$pid" >"$out"
 }
 
 # The two load runs against one server, plus memory: NAME PORT PID [audit-count command].
@@ -159,10 +156,14 @@ drive() {
         >"$RESULTS/$name-cpu.json"
     if [[ $# -gt 0 ]]; then after=$("$@"); fi
     say "$name: fixed rate $RATE/s for $DURATION (+$WARMUP warm-up)"
-    with_rss_sampling "$RESULTS/$name-rss-at-rate.kb" "$pid" \
+    local hwm_before_rate
+    hwm_before_rate=$(proc_kb VmHWM "$pid")
+    with_peak_rss "$RESULTS/$name-rss-at-rate.kb" "$pid" \
         lg "$port" --rate "$RATE" --concurrency "$CONCURRENCY" --warmup "$WARMUP" \
         --duration "$DURATION" --json >"$RESULTS/$name-rate.json"
-    proc_kb VmHWM "$pid" >"$RESULTS/$name-hwm.kb"
+    local hwm_rate
+    hwm_rate=$(cat "$RESULTS/$name-rss-at-rate.kb")
+    echo $((hwm_before_rate > hwm_rate ? hwm_before_rate : hwm_rate)) >"$RESULTS/$name-hwm.kb"
     proc_kb VmRSS "$pid" >"$RESULTS/$name-rss-after.kb"
     if [[ -n "$before" ]]; then
         printf '{"before": %s, "after": %s}\n' "$before" "$after" >"$RESULTS/$name-audit.json"

@@ -158,8 +158,8 @@ def section(results):
         row(f"achieved rate at {s.get('RATE', '?')} req/s offered (req/s)",
             fmt(n_rate and n_rate["throughput_rps"], 0), fmt(g_rate and g_rate["throughput_rps"], 0),
             "", "", None),
-        row(f"resident memory at {s.get('RATE', '?')} req/s (MB, peak VmRSS of 0.2 s samples; "
-            "nginx: master + workers)",
+        row(f"resident memory at {s.get('RATE', '?')} req/s (MB, peak RSS during that run: VmHWM "
+            "reset before it; nginx: master + workers)",
             fmt(n["rss_at_rate"]), fmt(g["rss_at_rate"]), ratio(g["rss_at_rate"], n["rss_at_rate"], 1),
             "≤ 64 MB", None if g["rss_at_rate"] is None else g["rss_at_rate"] <= 64),
         row("peak resident memory over both runs (VmHWM, MB)",
