@@ -323,7 +323,9 @@ uptime >"$RESULTS/uptime.txt"
 nginx -v 2>"$RESULTS/nginx-version.txt" || true
 rustc --version >"$RESULTS/rustc.txt"
 git -C "$ROOT" rev-parse --short HEAD >"$RESULTS/commit.txt" 2>/dev/null || echo unknown >"$RESULTS/commit.txt"
-git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo dirty >"$RESULTS/dirty.txt" || true
+# Uncommitted changes other than this script's own output (BENCHMARKS.md) mark the run.
+git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' 2>/dev/null | grep -q . \
+    && echo dirty >"$RESULTS/dirty.txt" || true
 echo "DURATION=$DURATION WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY RATE=$RATE THREADS=$THREADS" \
     >"$RESULTS/settings.txt"
 python3 "$ROOT/bench/report.py" "$RESULTS" "$ROOT/BENCHMARKS.md"
