@@ -23,8 +23,14 @@ pub(super) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError>
 
 impl PgStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        // No ping before each acquire (one more round trip per query on the disclosure path):
+        // sqlx already pings every connection when it goes back to the pool, and drops it if
+        // that fails. A connection that breaks while idle (the server restarted) fails its next
+        // query once — that request is refused, never answered without its read or audit
+        // record — and is then replaced.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect_options(url)?)
             .await?;
@@ -161,8 +167,7 @@ impl PgStore {
     /// Insert records the caller already chained. Takes the chain lock too, so that it cannot
     /// interleave with another writer's chained append.
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_chain(&mut tx).await?;
+        let mut tx = begin_chain_transaction(&self.pool).await?;
         insert_audit(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
@@ -197,15 +202,17 @@ impl PgStore {
     }
 }
 
-/// Take the chain lock for the rest of the caller's transaction: `EXCLUSIVE` mode on `audit_log`
-/// conflicts with itself and with every INSERT/UPDATE/DELETE on the table (from any instance or
-/// tool), but not with plain reads, so review and verification go on while a writer holds it.
-/// Released at commit or rollback.
-pub(super) async fn lock_chain(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+/// Begin a transaction that holds the chain lock until it commits or rolls back: `EXCLUSIVE`
+/// mode on `audit_log` conflicts with itself and with every INSERT/UPDATE/DELETE on the table
+/// (from any instance or tool), but not with plain reads, so review and verification go on while
+/// a writer holds it. `BEGIN` and `LOCK` go to the server as one simple query (one round trip);
+/// if the lock fails, the transaction is rolled back and the error returned.
+pub(super) async fn begin_chain_transaction(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    Ok(pool
+        .begin_with("BEGIN; LOCK TABLE audit_log IN EXCLUSIVE MODE")
+        .await?)
 }
 
 /// Insert chained records inside the caller's transaction, in one statement (one round trip

@@ -8,7 +8,7 @@ use sqlx::Row;
 use policy::Sha256Hash;
 
 use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
-use super::postgres::{connect_options, insert_audit, lock_chain, PgStore};
+use super::postgres::{begin_chain_transaction, connect_options, insert_audit, PgStore};
 use super::StoreError;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::{AuditEntry, AuditRecord};
@@ -29,7 +29,7 @@ async fn insert(conn: &mut sqlx::PgConnection, cp: &Checkpoint) -> Result<(), St
 }
 
 /// The head of the chain and the latest checkpoint's seq, read inside the caller's transaction
-/// after [`lock_chain`]: under READ COMMITTED each statement sees every commit made before it
+/// begun by [`begin_chain_transaction`]: under READ COMMITTED each statement sees every commit made before it
 /// started, so this is the head the previous lock holder left.
 async fn head_and_checkpoint(
     conn: &mut sqlx::PgConnection,
@@ -60,8 +60,7 @@ impl PgStore {
         every_records: i64,
         sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_chain(&mut tx).await?;
+        let mut tx = begin_chain_transaction(&self.pool).await?;
         let ((mut seq, mut prev), checkpointed) = head_and_checkpoint(&mut tx).await?;
         let mut records = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -88,8 +87,7 @@ impl PgStore {
         &self,
         sign: &CheckpointSign,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_chain(&mut tx).await?;
+        let mut tx = begin_chain_transaction(&self.pool).await?;
         let ((seq, head), checkpointed) = head_and_checkpoint(&mut tx).await?;
         if seq <= checkpointed {
             tx.rollback().await?;
