@@ -9,10 +9,10 @@
 //! busy/idle timing attributes), and without an OTLP endpoint spans are not recorded at all —
 //! they still get trace and span ids, which audit records carry.
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use std::io::IsTerminal as _;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::filter::filter_fn;

@@ -29,8 +29,8 @@ async fn insert(conn: &mut sqlx::PgConnection, cp: &Checkpoint) -> Result<(), St
 }
 
 /// The head of the chain and the latest checkpoint's seq, read inside the caller's transaction
-/// begun by [`begin_chain_transaction`]: under READ COMMITTED each statement sees every commit made before it
-/// started, so this is the head the previous lock holder left.
+/// begun by [`begin_chain_transaction`]: under READ COMMITTED each statement sees every commit
+/// made before it started, so this is the head the previous lock holder left.
 async fn head_and_checkpoint(
     conn: &mut sqlx::PgConnection,
 ) -> Result<((i64, Sha256Hash), i64), StoreError> {
