@@ -3,11 +3,11 @@
 //! organisations, purposes, field names and reasons — never a BSN or a field value: those types
 //! never reach a span field or a log macro.
 //!
-//! The cost on the request path is kept down on purpose (BENCHMARKS.md, "Tracing"): log lines are
-//! written for events only (span fields are not formatted into text for every span; spans go to
-//! OpenTelemetry), spans carry only their own fields (no source location, thread, target or
-//! busy/idle timing attributes), and without an OTLP endpoint spans are not recorded at all —
-//! they still get trace and span ids, which audit records carry.
+//! The cost on the request path is kept down on purpose (BENCHMARKS.md, "Third round"): log
+//! lines are written for events only (span fields are not formatted into text for every span;
+//! spans go to OpenTelemetry), spans carry only their own fields (no source location, thread,
+//! target or busy/idle timing attributes), and without an OTLP endpoint spans are not recorded
+//! at all — they still get trace and span ids, which audit records carry.
 
 use std::io::IsTerminal as _;
 
