@@ -48,6 +48,12 @@ fn resource() -> Resource {
 /// Set up from the configuration: OTLP exporters when an endpoint is configured, otherwise
 /// providers without exporters (spans still get trace ids, which audit records carry).
 pub fn init(section: &TelemetrySection) -> anyhow::Result<Telemetry> {
+    let (traces, metrics) = providers(section)?;
+    Ok(install(traces, metrics, section.log_filter.as_deref()))
+}
+
+/// The trace and metric providers the configuration asks for (nothing installed yet).
+fn providers(section: &TelemetrySection) -> anyhow::Result<(SdkTracerProvider, SdkMeterProvider)> {
     let mut traces = SdkTracerProvider::builder().with_resource(resource());
     let mut metrics = SdkMeterProvider::builder().with_resource(resource());
     match &section.otlp_endpoint {
@@ -68,11 +74,7 @@ pub fn init(section: &TelemetrySection) -> anyhow::Result<Telemetry> {
             metrics = metrics.with_periodic_exporter(meters);
         }
     }
-    Ok(install(
-        traces.build(),
-        metrics.build(),
-        section.log_filter.as_deref(),
-    ))
+    Ok((traces.build(), metrics.build()))
 }
 
 /// Install the given providers globally and the `tracing` subscriber (logs to stderr plus the
@@ -181,6 +183,30 @@ mod tests {
         assert_ne!(trace_id, "0".repeat(32));
         assert!(ids.span_id.is_some());
         assert!(unused.get_finished_spans().unwrap().is_empty());
+    }
+
+    #[test]
+    fn spans_are_recorded_only_when_an_otlp_endpoint_is_configured() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let recording = |endpoint: Option<&str>| {
+            let section = TelemetrySection {
+                otlp_endpoint: endpoint.map(str::to_owned),
+                log_filter: None,
+            };
+            let (traces, metrics) = providers(&section).unwrap();
+            let span = traces.tracer("poortwachter").start("request");
+            let answer = (span.is_recording(), span.span_context().is_valid());
+            drop(span);
+            let _ = traces.shutdown();
+            let _ = metrics.shutdown();
+            answer
+        };
+        assert_eq!(
+            recording(None),
+            (false, true),
+            "no endpoint: ids, no span data"
+        );
+        assert_eq!(recording(Some("http://127.0.0.1:9")), (true, true));
     }
 
     #[test]
