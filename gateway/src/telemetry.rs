@@ -84,8 +84,7 @@ pub fn install(
     meter_provider: SdkMeterProvider,
     filter: Option<&str>,
 ) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(filter.unwrap_or("info")));
+    let filter = log_filter(filter);
     let tracer = tracer_provider.tracer("poortwachter");
     opentelemetry::global::set_tracer_provider(tracer_provider.clone());
     opentelemetry::global::set_meter_provider(meter_provider.clone());
@@ -147,13 +146,16 @@ pub fn current_trace_ids() -> crate::disclosure::TraceIds {
 
 /// Simple logging only (for CLI commands that run no server).
 pub fn init_logs(filter: Option<&str>) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(filter.unwrap_or("info")));
-    let _ = fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
+    let _ = tracing_subscriber::registry()
+        .with(log_filter(filter))
+        .with(log_lines())
         .try_init();
+}
+
+/// `RUST_LOG` when set, else the configured filter, else `info`.
+fn log_filter(configured: Option<&str>) -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(configured.unwrap_or("info")))
 }
 
 #[cfg(test)]
