@@ -2,8 +2,10 @@
 # Side-by-side benchmark, one run on this machine: nginx terminating mutual TLS with the same
 # certificates and answering a fixed disclosure-sized JSON body (the floor any mutual-TLS gateway
 # pays) against poortwachter disclosures with durable audit on SQLite (and on PostgreSQL when the
-# build has that backend), all driven by the same `loadgen` settings. Writes its own section of
-# BENCHMARKS.md (between the compare markers) and leaves every other section alone.
+# build has that backend), all driven by the same `loadgen` settings. Both servers also answer
+# `GET /healthz` under the same load, which measures their TLS and HTTP stacks alone, and every run
+# records the hypervisor's steal time (how contended this shared machine was). Writes its own
+# section of BENCHMARKS.md (between the compare markers) and leaves every other section alone.
 #
 # Usage: bench/compare.sh
 # Settings (environment): DURATION=10s WARMUP=3s CONCURRENCY=32 RATE=1000 THREADS=1
@@ -137,6 +139,28 @@ with_peak_rss() {
     proc_kb VmHWM "$pid" >"$out"
 }
 
+# CPU time the hypervisor gave to other guests while this VM wanted to run (steal, clock ticks
+# summed over all CPUs): how contended the machine was during a run.
+steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
+
+# The same stack without the application: GET /healthz with the throughput run's settings, so the
+# cost of TLS and HTTP alone (nginx + OpenSSL vs rustls + hyper + axum) is measured apart from the
+# disclosure's own work. NAME PORT PID
+drive_healthz() {
+    local name=$1 port=$2 pid=$3 ticks_before ticks_after steal_before generator
+    say "$name: GET /healthz at concurrency $CONCURRENCY for $DURATION (+$WARMUP warm-up)"
+    ticks_before=$(proc_ticks "$pid")
+    steal_before=$(steal_ticks)
+    generator=$( { TIMEFORMAT='%U %S'; time lg "$port" --path /healthz --method GET \
+        --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration "$DURATION" --json \
+        >"$RESULTS/$name-healthz.json"; } 2>&1 | tail -n 1)
+    ticks_after=$(proc_ticks "$pid")
+    read -r gen_user gen_sys <<<"$generator"
+    printf '{"server_ticks": %s, "clk_tck": %s, "generator_user_s": %s, "generator_sys_s": %s, "steal_ticks": %s}\n' \
+        "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" "$gen_user" "$gen_sys" \
+        "$(($(steal_ticks) - steal_before))" >"$RESULTS/$name-healthz-cpu.json"
+}
+
 # The two load runs against one server, plus memory: NAME PORT PID [audit-count command].
 drive() {
     local name=$1 port=$2 pid=$3
@@ -144,23 +168,26 @@ drive() {
     local before="" after=""
     if [[ $# -gt 0 ]]; then before=$("$@"); fi
     say "$name: fixed concurrency $CONCURRENCY for $DURATION (+$WARMUP warm-up)"
-    local ticks_before ticks_after generator
+    local ticks_before ticks_after generator steal_before steal_rate_before
     ticks_before=$(proc_ticks "$pid")
+    steal_before=$(steal_ticks)
     generator=$( { TIMEFORMAT='%U %S'; time lg "$port" --concurrency "$CONCURRENCY" \
         --warmup "$WARMUP" --duration "$DURATION" --json >"$RESULTS/$name-throughput.json"; } 2>&1 |
         tail -n 1)
     ticks_after=$(proc_ticks "$pid")
     read -r gen_user gen_sys <<<"$generator"
-    printf '{"server_ticks": %s, "clk_tck": %s, "generator_user_s": %s, "generator_sys_s": %s}\n' \
+    printf '{"server_ticks": %s, "clk_tck": %s, "generator_user_s": %s, "generator_sys_s": %s, "steal_ticks": %s}\n' \
         "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" "$gen_user" "$gen_sys" \
-        >"$RESULTS/$name-cpu.json"
+        "$(($(steal_ticks) - steal_before))" >"$RESULTS/$name-cpu.json"
     if [[ $# -gt 0 ]]; then after=$("$@"); fi
     say "$name: fixed rate $RATE/s for $DURATION (+$WARMUP warm-up)"
     local hwm_before_rate
     hwm_before_rate=$(proc_kb VmHWM "$pid")
+    steal_rate_before=$(steal_ticks)
     with_peak_rss "$RESULTS/$name-rss-at-rate.kb" "$pid" \
         lg "$port" --rate "$RATE" --concurrency "$CONCURRENCY" --warmup "$WARMUP" \
         --duration "$DURATION" --json >"$RESULTS/$name-rate.json"
+    echo $(($(steal_ticks) - steal_rate_before)) >"$RESULTS/$name-rate-steal.ticks"
     local hwm_rate
     hwm_rate=$(cat "$RESULTS/$name-rss-at-rate.kb")
     echo $((hwm_before_rate > hwm_rate ? hwm_before_rate : hwm_rate)) >"$RESULTS/$name-hwm.kb"
@@ -192,6 +219,7 @@ lg "$GATEWAY_PORT" --setup-demo --capture "$WORK/disclosure.json" >&2
 wc -c <"$WORK/disclosure.json" | tr -d ' ' >"$RESULTS/body-bytes.txt"
 audit_rows() { sqlite3 "$DB" 'SELECT count(*) FROM audit_log'; }
 drive sqlite "$GATEWAY_PORT" "$GW_PID" audit_rows
+drive_healthz sqlite "$GATEWAY_PORT" "$GW_PID"
 stop "$GW_PID"
 
 # ---------------------------------------------------------------- poortwachter on PostgreSQL
@@ -312,6 +340,7 @@ NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_ready "$NGINX_PORT" "$start" >"$RESULTS/nginx-ready.ms"
 drive nginx "$NGINX_PORT" "$NGINX_PID"
+drive_healthz nginx "$NGINX_PORT" "$NGINX_PID"
 stop "$NGINX_PID"
 
 # ---------------------------------------------------------------- BENCHMARKS.md
