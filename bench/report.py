@@ -283,9 +283,8 @@ def section(results):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    results = pathlib.Path(sys.argv[1])
-    target = pathlib.Path(sys.argv[2])
+def write(results, target):
+    """Put the section for RESULTS into the file TARGET, between the markers."""
     new = section(results)
     text = target.read_text() if target.exists() else "# Benchmarks\n"
     if START in text and END in text:
@@ -295,6 +294,10 @@ def main():
     else:
         text = text.rstrip("\n") + "\n\n" + new
     target.write_text(text)
+
+
+def main():
+    write(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,9 @@ start_postgres
 echo "== policy stays pure: built alone, chrono has no clock, so a clock read does not compile"
 cargo check -p policy
 
+echo "== the benchmark report (bench/report.py writes BENCHMARKS.md from compare.sh's results)"
+PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s bench -p 'test_*.py'
+
 echo "== cargo test (SQLite always; PostgreSQL via POORTWACHTER_TEST_POSTGRES_URL)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
