@@ -143,22 +143,30 @@ with_peak_rss() {
 # summed over all CPUs): how contended the machine was during a run.
 steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
 
+# One closed-loop load run with its CPU accounting: the generator's JSON report goes to REPORT;
+# the server's CPU time (with children), the generator's own and the steal time during the run go
+# to CPU (JSON). REPORT CPU PID PORT [loadgen options]
+measured_run() {
+    local report=$1 cpu=$2 pid=$3 ticks_before steal_before generator gen_user gen_sys
+    shift 3
+    ticks_before=$(proc_ticks "$pid")
+    steal_before=$(steal_ticks)
+    generator=$( { TIMEFORMAT='%U %S'; time lg "$@" --json >"$report"; } 2>&1 | tail -n 1)
+    read -r gen_user gen_sys <<<"$generator"
+    printf '{"server_ticks": %s, "clk_tck": %s, "generator_user_s": %s, "generator_sys_s": %s, "steal_ticks": %s}\n' \
+        "$(($(proc_ticks "$pid") - ticks_before))" "$(getconf CLK_TCK)" "$gen_user" "$gen_sys" \
+        "$(($(steal_ticks) - steal_before))" >"$cpu"
+}
+
 # The same stack without the application: GET /healthz with the throughput run's settings, so the
 # cost of TLS and HTTP alone (nginx + OpenSSL vs rustls + hyper + axum) is measured apart from the
 # disclosure's own work. NAME PORT PID
 drive_healthz() {
-    local name=$1 port=$2 pid=$3 ticks_before ticks_after steal_before generator
+    local name=$1 port=$2 pid=$3
     say "$name: GET /healthz at concurrency $CONCURRENCY for $DURATION (+$WARMUP warm-up)"
-    ticks_before=$(proc_ticks "$pid")
-    steal_before=$(steal_ticks)
-    generator=$( { TIMEFORMAT='%U %S'; time lg "$port" --path /healthz --method GET \
-        --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration "$DURATION" --json \
-        >"$RESULTS/$name-healthz.json"; } 2>&1 | tail -n 1)
-    ticks_after=$(proc_ticks "$pid")
-    read -r gen_user gen_sys <<<"$generator"
-    printf '{"server_ticks": %s, "clk_tck": %s, "generator_user_s": %s, "generator_sys_s": %s, "steal_ticks": %s}\n' \
-        "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" "$gen_user" "$gen_sys" \
-        "$(($(steal_ticks) - steal_before))" >"$RESULTS/$name-healthz-cpu.json"
+    measured_run "$RESULTS/$name-healthz.json" "$RESULTS/$name-healthz-cpu.json" "$pid" "$port" \
+        --path /healthz --method GET --concurrency "$CONCURRENCY" --warmup "$WARMUP" \
+        --duration "$DURATION"
 }
 
 # The two load runs against one server, plus memory: NAME PORT PID [audit-count command].
@@ -168,20 +176,11 @@ drive() {
     local before="" after=""
     if [[ $# -gt 0 ]]; then before=$("$@"); fi
     say "$name: fixed concurrency $CONCURRENCY for $DURATION (+$WARMUP warm-up)"
-    local ticks_before ticks_after generator steal_before steal_rate_before
-    ticks_before=$(proc_ticks "$pid")
-    steal_before=$(steal_ticks)
-    generator=$( { TIMEFORMAT='%U %S'; time lg "$port" --concurrency "$CONCURRENCY" \
-        --warmup "$WARMUP" --duration "$DURATION" --json >"$RESULTS/$name-throughput.json"; } 2>&1 |
-        tail -n 1)
-    ticks_after=$(proc_ticks "$pid")
-    read -r gen_user gen_sys <<<"$generator"
-    printf '{"server_ticks": %s, "clk_tck": %s, "generator_user_s": %s, "generator_sys_s": %s, "steal_ticks": %s}\n' \
-        "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" "$gen_user" "$gen_sys" \
-        "$(($(steal_ticks) - steal_before))" >"$RESULTS/$name-cpu.json"
+    measured_run "$RESULTS/$name-throughput.json" "$RESULTS/$name-cpu.json" "$pid" "$port" \
+        --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration "$DURATION"
     if [[ $# -gt 0 ]]; then after=$("$@"); fi
     say "$name: fixed rate $RATE/s for $DURATION (+$WARMUP warm-up)"
-    local hwm_before_rate
+    local hwm_before_rate steal_rate_before
     hwm_before_rate=$(proc_kb VmHWM "$pid")
     steal_rate_before=$(steal_ticks)
     with_peak_rss "$RESULTS/$name-rss-at-rate.kb" "$pid" \

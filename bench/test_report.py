@@ -50,25 +50,27 @@ class ReportTest(unittest.TestCase):
         self.write("body-bytes.txt", "690")
         self.write("postgres.status", "not run")
         # nginx: 100,000 requests in 10 s; 3 s of server CPU = 30 µs per request.
-        self.write_json("nginx-throughput.json", run_report(100_000, 10.0, 10_000.0, 0.5, 1.5))
-        self.write_json("nginx-cpu.json", cpu(300, 40))
-        self.write_json("nginx-rate.json", run_report(12_000, 12.0, 1_000.0, 0.3, 2.0))
-        self.write("nginx-rate-steal.ticks", "24")
-        self.write("nginx-rss-at-rate.kb", "27000")
-        self.write("nginx-hwm.kb", "27000")
-        self.write("nginx-ready.ms", "30")
-        # gateway: 20,000 disclosures in 10 s (0.2 × nginx) at 250 µs each; /healthz 40 µs each.
-        self.write_json("sqlite-throughput.json", run_report(20_000, 10.0, 2_000.0, 5.0, 12.0))
-        self.write_json("sqlite-cpu.json", cpu(500, 200))
-        self.write_json("sqlite-rate.json", run_report(12_000, 12.0, 1_000.0, 1.2, 6.5))
-        self.write("sqlite-rate-steal.ticks", "480")
-        self.write("sqlite-rss-at-rate.kb", "24000")
-        self.write("sqlite-hwm.kb", "24000")
-        self.write("sqlite-ready.ms", "40")
+        self.server("nginx", run_report(100_000, 10.0, 10_000.0, 0.5, 1.5), cpu(300, 40),
+                    run_report(12_000, 12.0, 1_000.0, 0.3, 2.0), rate_steal=24, rss_kb=27000,
+                    ready_ms=30)
+        # gateway: 20,000 disclosures in 10 s (0.2 × nginx) at 250 µs each.
+        self.server("sqlite", run_report(20_000, 10.0, 2_000.0, 5.0, 12.0), cpu(500, 200),
+                    run_report(12_000, 12.0, 1_000.0, 1.2, 6.5), rate_steal=480, rss_kb=24000,
+                    ready_ms=40)
         self.write_json("sqlite-audit.json", {"before": 5, "after": 20_005})
 
     def tearDown(self):
         self.dir.cleanup()
+
+    def server(self, name, throughput, throughput_cpu, rate, rate_steal, rss_kb, ready_ms):
+        """The files compare.sh's `drive` and `wait_ready` leave for one server."""
+        self.write_json(f"{name}-throughput.json", throughput)
+        self.write_json(f"{name}-cpu.json", throughput_cpu)
+        self.write_json(f"{name}-rate.json", rate)
+        self.write(f"{name}-rate-steal.ticks", str(rate_steal))
+        self.write(f"{name}-rss-at-rate.kb", str(rss_kb))
+        self.write(f"{name}-hwm.kb", str(rss_kb))
+        self.write(f"{name}-ready.ms", str(ready_ms))
 
     def write(self, name, text):
         (self.results / name).write_text(text + "\n")
