@@ -547,6 +547,24 @@ async fn audit_outage_fails_closed_with_audit_unavailable_and_releases_nothing()
     let store = gw.store().await;
     assert_audited(&store, &[v["disclosure_id"].as_str().unwrap().to_owned()]).await;
     assert_chain_verifies(&store).await;
+
+    // Operators see the outage in /metrics: the three failed commits, and records again after.
+    let r = gw
+        .anonymous_client()
+        .get("/metrics")
+        .await
+        .expect("metrics answered");
+    let metrics = text(&r);
+    assert!(
+        metrics.contains("poortwachter_audit_commit_failures_total 3\n"),
+        "{metrics}"
+    );
+    let records: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("poortwachter_audit_records_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("audit records counted");
+    assert!(records >= 1, "{metrics}");
 }
 
 // ── consent-token attacks (POST /v1/consents) ───────────────────────────────────────────────

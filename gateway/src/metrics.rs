@@ -1,4 +1,5 @@
-//! Metrics: decisions by purpose, outcome and reason, and request latencies — recorded both as
+//! Metrics: decisions by purpose, outcome and reason, request latencies, and the audit log's
+//! commits (how long each took, how many records, how many failed) — recorded both as
 //! OpenTelemetry instruments (exported over OTLP when configured) and in a small registry that
 //! `/metrics` renders as Prometheus text. Labels are organisations' roles, purposes and reasons;
 //! never a BSN, a pseudonym or a field value.
@@ -22,12 +23,52 @@ struct HistogramData {
     sum: f64,
 }
 
+impl HistogramData {
+    fn observe(&mut self, seconds: f64) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// The series of one histogram `name` with the label text `labels` (`key="value"`, or empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
 #[derive(Default)]
 struct Registry {
     /// (endpoint, purpose, outcome, reason) → count
     decisions: BTreeMap<(String, String, String, String), u64>,
     /// endpoint → latency histogram
     latency: BTreeMap<String, HistogramData>,
+    /// Duration of each audit commit (successful or not).
+    audit_commit: HistogramData,
+    audit_records: u64,
+    audit_commit_failures: u64,
 }
 
 /// The gateway's metrics. Cheap to share behind the `AppState`.
@@ -35,6 +76,8 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     decisions: Counter<u64>,
     latency: Histogram<f64>,
+    audit_commit: Histogram<f64>,
+    audit_records: Counter<u64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,6 +106,18 @@ impl Metrics {
                 .f64_histogram("poortwachter.request.duration")
                 .with_unit("s")
                 .with_description("Time from request to answer, per endpoint")
+                .build(),
+            audit_commit: meter
+                .f64_histogram("poortwachter.audit.commit.duration")
+                .with_unit("s")
+                .with_description(
+                    "Time of one audit commit (a group of records, the sync to disk included), \
+                     by outcome",
+                )
+                .build(),
+            audit_records: meter
+                .u64_counter("poortwachter.audit.records")
+                .with_description("Audit records committed")
                 .build(),
         }
     }
@@ -95,14 +150,29 @@ impl Metrics {
         self.latency
             .record(seconds, &[KeyValue::new("endpoint", endpoint.to_owned())]);
         if let Ok(mut r) = self.registry.lock() {
-            let h = r.latency.entry(endpoint.to_owned()).or_default();
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    h.counts[i] += 1;
-                }
+            r.latency
+                .entry(endpoint.to_owned())
+                .or_default()
+                .observe(seconds);
+        }
+    }
+
+    /// Record one audit commit of `records` records that took `seconds` and succeeded or not
+    /// (a failed commit keeps none of its records; their requests are refused).
+    pub fn audit_commit(&self, seconds: f64, records: usize, committed: bool) {
+        let outcome = if committed { "committed" } else { "failed" };
+        self.audit_commit
+            .record(seconds, &[KeyValue::new("outcome", outcome)]);
+        if committed {
+            self.audit_records.add(records as u64, &[]);
+        }
+        if let Ok(mut r) = self.registry.lock() {
+            r.audit_commit.observe(seconds);
+            if committed {
+                r.audit_records += records as u64;
+            } else {
+                r.audit_commit_failures += 1;
             }
-            h.count += 1;
-            h.sum += seconds;
         }
     }
 
@@ -127,30 +197,29 @@ impl Metrics {
         out.push_str("# HELP poortwachter_request_duration_seconds Time from request to answer.\n");
         out.push_str("# TYPE poortwachter_request_duration_seconds histogram\n");
         for (endpoint, h) in &r.latency {
-            let e = escape(endpoint);
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "poortwachter_request_duration_seconds_bucket{{endpoint=\"{e}\",le=\"{bound}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "poortwachter_request_duration_seconds_bucket{{endpoint=\"{e}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "poortwachter_request_duration_seconds_sum{{endpoint=\"{e}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "poortwachter_request_duration_seconds_count{{endpoint=\"{e}\"}} {}",
-                h.count
-            );
+            let labels = format!("endpoint=\"{}\"", escape(endpoint));
+            h.render(&mut out, "poortwachter_request_duration_seconds", &labels);
         }
+        out.push_str(
+            "# HELP poortwachter_audit_commit_duration_seconds Time of one audit commit (a group \
+             of records, the sync to disk included).\n",
+        );
+        out.push_str("# TYPE poortwachter_audit_commit_duration_seconds histogram\n");
+        r.audit_commit
+            .render(&mut out, "poortwachter_audit_commit_duration_seconds", "");
+        out.push_str("# HELP poortwachter_audit_records_total Audit records committed.\n");
+        out.push_str("# TYPE poortwachter_audit_records_total counter\n");
+        let _ = writeln!(out, "poortwachter_audit_records_total {}", r.audit_records);
+        out.push_str(
+            "# HELP poortwachter_audit_commit_failures_total Audit commits that failed (their \
+             requests were refused).\n",
+        );
+        out.push_str("# TYPE poortwachter_audit_commit_failures_total counter\n");
+        let _ = writeln!(
+            out,
+            "poortwachter_audit_commit_failures_total {}",
+            r.audit_commit_failures
+        );
         out
     }
 }
@@ -184,5 +253,26 @@ mod tests {
         assert!(
             text.contains("poortwachter_request_duration_seconds_count{endpoint=\"disclosure\"} 1")
         );
+        assert!(text.contains(
+            "poortwachter_request_duration_seconds_bucket{endpoint=\"disclosure\",le=\"+Inf\"} 1"
+        ));
+        assert!(text
+            .contains("poortwachter_request_duration_seconds_sum{endpoint=\"disclosure\"} 0.002"));
+    }
+
+    #[test]
+    fn audit_commits_count_records_only_when_committed() {
+        let m = Metrics::new();
+        m.audit_commit(0.0008, 5, true);
+        m.audit_commit(0.03, 2, false);
+        let text = m.render();
+        assert!(text.contains("poortwachter_audit_records_total 5\n"));
+        assert!(text.contains("poortwachter_audit_commit_failures_total 1\n"));
+        assert!(
+            text.contains("poortwachter_audit_commit_duration_seconds_bucket{le=\"0.001\"} 1\n")
+        );
+        assert!(text.contains("poortwachter_audit_commit_duration_seconds_bucket{le=\"0.05\"} 2\n"));
+        assert!(text.contains("poortwachter_audit_commit_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("poortwachter_audit_commit_duration_seconds_count 2\n"));
     }
 }

@@ -29,7 +29,7 @@ pub struct Inner {
     pub consents: ConsentVerifier,
     pub covenant_keys: KeyRing,
     pub humans: crate::auth::HumanVerifier,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub rate_limiter: crate::ratelimit::RateLimiter,
     pub organisations: HashMap<Oin, String>,
     pub covenant_admin: crate::covenant_admin::AdminLock,
@@ -142,6 +142,7 @@ impl AppState {
         let covenants =
             crate::covenant_admin::import_config(&store, &config, &covenants, &covenant_keys)
                 .await?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let (audit, writer) = AuditLog::start(
             store.clone(),
             GroupCommit {
@@ -149,6 +150,7 @@ impl AppState {
                 max_wait: Duration::from_micros(config.audit.group_commit_max_wait_us),
             },
             checkpointing,
+            metrics.clone(),
         )
         .await?;
         let consents = ConsentVerifier::new(
@@ -169,7 +171,7 @@ impl AppState {
             consents,
             covenant_keys,
             humans,
-            metrics: crate::metrics::Metrics::new(),
+            metrics,
             rate_limiter,
             organisations,
             covenant_admin: Default::default(),

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::metrics::Metrics;
 use crate::store::checkpoints::CheckpointSign;
 use crate::store::{Store, StoreError};
 use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
@@ -124,6 +125,7 @@ impl AuditLog {
         store: Store,
         settings: GroupCommit,
         checkpointing: Checkpointing,
+        metrics: Arc<Metrics>,
     ) -> Result<(AuditLog, JoinHandle<()>), StoreError> {
         // The checkpoint first, then the head: another instance may be appending (and signing)
         // meanwhile, and a head read after the checkpoint is never behind it unless the log was
@@ -171,6 +173,7 @@ impl AuditLog {
             checkpointing,
             shared.clone(),
             last_checkpoint,
+            metrics,
         );
         let task = if on_own_thread {
             spawn_on_own_thread(writing)?
@@ -288,6 +291,7 @@ async fn writer(
     checkpointing: Checkpointing,
     shared: Arc<Shared>,
     last_checkpoint: i64,
+    metrics: Arc<Metrics>,
 ) {
     let max = settings.max_records.max(1);
     let every_records = i64::try_from(checkpointing.every_records.max(1)).unwrap_or(i64::MAX);
@@ -342,7 +346,14 @@ async fn writer(
         // writer (a second gateway instance, an operator's tool) never forks the chain.
         entries.clear();
         entries.extend(batch.iter_mut().map(|p| std::mem::take(&mut p.entry)));
-        match store.append_chained(&entries, every_records, &sign).await {
+        let started = std::time::Instant::now();
+        let appended = store.append_chained(&entries, every_records, &sign).await;
+        metrics.audit_commit(
+            started.elapsed().as_secs_f64(),
+            entries.len(),
+            appended.is_ok(),
+        );
+        match appended {
             Ok(appended) => {
                 if let Some(last) = appended.records.last() {
                     set_head((last.seq, last.hash));
@@ -393,6 +404,7 @@ mod tests {
                 every_records,
                 every,
             },
+            Arc::new(Metrics::new()),
         )
         .await
         .expect("writer starts");
@@ -404,6 +416,42 @@ mod tests {
             id: format!("e{i}"),
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn every_commit_is_timed_and_its_records_counted_in_the_metrics() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}/audit.db", dir.path().display());
+        let store = Store::open(&url, 2).await.expect("store");
+        let metrics = Arc::new(Metrics::new());
+        let (log, task) = AuditLog::start(
+            store,
+            GroupCommit {
+                max_records: 1,
+                max_wait: Duration::ZERO,
+            },
+            Checkpointing {
+                signer: Arc::new(CheckpointSigner::generate().expect("key")),
+                previous_keys: Vec::new(),
+                every_records: 1000,
+                every: Duration::from_secs(3600),
+            },
+            metrics.clone(),
+        )
+        .await
+        .expect("writer starts");
+        for i in 0..3 {
+            log.append(entry(i)).await.expect("appended");
+        }
+        drop(log);
+        task.await.expect("writer stops");
+        let text = metrics.render();
+        assert!(
+            text.contains("poortwachter_audit_records_total 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("poortwachter_audit_commit_duration_seconds_count 3\n"));
+        assert!(text.contains("poortwachter_audit_commit_failures_total 0\n"));
     }
 
     #[tokio::test]
@@ -478,6 +526,7 @@ mod tests {
                 every_records: 2,
                 every: Duration::from_secs(3600),
             },
+            Arc::new(Metrics::new()),
         )
         .await;
         let e = again.expect_err("refused").to_string();
