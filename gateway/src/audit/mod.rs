@@ -389,6 +389,15 @@ mod tests {
         every_records: u64,
         every: Duration,
     ) -> (tempfile::TempDir, Store, AuditLog, JoinHandle<()>) {
+        writer_reporting_to(every_records, every, Arc::new(Metrics::new())).await
+    }
+
+    /// A writer on a fresh SQLite store, one record per commit, recording into `metrics`.
+    async fn writer_reporting_to(
+        every_records: u64,
+        every: Duration,
+        metrics: Arc<Metrics>,
+    ) -> (tempfile::TempDir, Store, AuditLog, JoinHandle<()>) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}/audit.db", dir.path().display());
         let store = Store::open(&url, 2).await.expect("store");
@@ -404,7 +413,7 @@ mod tests {
                 every_records,
                 every,
             },
-            Arc::new(Metrics::new()),
+            metrics,
         )
         .await
         .expect("writer starts");
@@ -420,26 +429,9 @@ mod tests {
 
     #[tokio::test]
     async fn every_commit_is_timed_and_its_records_counted_in_the_metrics() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}/audit.db", dir.path().display());
-        let store = Store::open(&url, 2).await.expect("store");
         let metrics = Arc::new(Metrics::new());
-        let (log, task) = AuditLog::start(
-            store,
-            GroupCommit {
-                max_records: 1,
-                max_wait: Duration::ZERO,
-            },
-            Checkpointing {
-                signer: Arc::new(CheckpointSigner::generate().expect("key")),
-                previous_keys: Vec::new(),
-                every_records: 1000,
-                every: Duration::from_secs(3600),
-            },
-            metrics.clone(),
-        )
-        .await
-        .expect("writer starts");
+        let (_dir, _store, log, task) =
+            writer_reporting_to(1000, Duration::from_secs(3600), metrics.clone()).await;
         for i in 0..3 {
             log.append(entry(i)).await.expect("appended");
         }
