@@ -559,12 +559,21 @@ async fn audit_outage_fails_closed_with_audit_unavailable_and_releases_nothing()
         metrics.contains("poortwachter_audit_commit_failures_total 3\n"),
         "{metrics}"
     );
-    let records: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("poortwachter_audit_records_total "))
-        .and_then(|n| n.parse().ok())
-        .expect("audit records counted");
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let records = counter("poortwachter_audit_records_total ");
     assert!(records >= 1, "{metrics}");
+    // Every request that waited for the audit log is timed, the refused ones included.
+    let waits = counter("poortwachter_audit_wait_duration_seconds_count ");
+    assert!(
+        waits >= records + 3,
+        "{waits} waits for {records} records + 3 failed"
+    );
 }
 
 // ── consent-token attacks (POST /v1/consents) ───────────────────────────────────────────────

@@ -67,6 +67,8 @@ struct Registry {
     latency: BTreeMap<String, HistogramData>,
     /// Duration of each audit commit (successful or not).
     audit_commit: HistogramData,
+    /// How long each append waited for its record to be durable (queue and commit).
+    audit_wait: HistogramData,
     audit_records: u64,
     audit_commit_failures: u64,
 }
@@ -77,6 +79,7 @@ pub struct Metrics {
     decisions: Counter<u64>,
     latency: Histogram<f64>,
     audit_commit: Histogram<f64>,
+    audit_wait: Histogram<f64>,
     audit_records: Counter<u64>,
 }
 
@@ -113,6 +116,14 @@ impl Metrics {
                 .with_description(
                     "Time of one audit commit (a group of records, the sync to disk included), \
                      by outcome",
+                )
+                .build(),
+            audit_wait: meter
+                .f64_histogram("poortwachter.audit.wait.duration")
+                .with_unit("s")
+                .with_description(
+                    "Time a request waited for its audit record to be durable (the queue \
+                     before its commit, and the commit)",
                 )
                 .build(),
             audit_records: meter
@@ -176,6 +187,16 @@ impl Metrics {
         }
     }
 
+    /// Record how long one append waited for its record to be durable (or to fail): the time
+    /// behind earlier commits plus its own. Compared with the commit durations, it shows whether
+    /// slow disclosures queue for the audit log's disk.
+    pub fn audit_wait(&self, seconds: f64) {
+        self.audit_wait.record(seconds, &[]);
+        if let Ok(mut r) = self.registry.lock() {
+            r.audit_wait.observe(seconds);
+        }
+    }
+
     /// Prometheus text exposition of the registry.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -207,6 +228,13 @@ impl Metrics {
         out.push_str("# TYPE poortwachter_audit_commit_duration_seconds histogram\n");
         r.audit_commit
             .render(&mut out, "poortwachter_audit_commit_duration_seconds", "");
+        out.push_str(
+            "# HELP poortwachter_audit_wait_duration_seconds Time a request waited for its audit \
+             record to be durable (the queue before its commit, and the commit).\n",
+        );
+        out.push_str("# TYPE poortwachter_audit_wait_duration_seconds histogram\n");
+        r.audit_wait
+            .render(&mut out, "poortwachter_audit_wait_duration_seconds", "");
         out.push_str("# HELP poortwachter_audit_records_total Audit records committed.\n");
         out.push_str("# TYPE poortwachter_audit_records_total counter\n");
         let _ = writeln!(out, "poortwachter_audit_records_total {}", r.audit_records);

@@ -42,6 +42,8 @@ struct Pending {
 pub struct AuditLog {
     tx: mpsc::Sender<Pending>,
     shared: Arc<Shared>,
+    /// Where each append's wait (queue and commit) is recorded.
+    metrics: Arc<Metrics>,
 }
 
 struct Shared {
@@ -173,29 +175,40 @@ impl AuditLog {
             checkpointing,
             shared.clone(),
             last_checkpoint,
-            metrics,
+            metrics.clone(),
         );
         let task = if on_own_thread {
             spawn_on_own_thread(writing)?
         } else {
             tokio::spawn(writing)
         };
-        Ok((AuditLog { tx, shared }, task))
+        Ok((
+            AuditLog {
+                tx,
+                shared,
+                metrics,
+            },
+            task,
+        ))
     }
 
-    /// Append an entry and wait until it is durable. Returns its sequence number.
     /// Whether the writer task is still running (readiness).
     pub fn is_alive(&self) -> bool {
         !self.tx.is_closed()
     }
 
+    /// Append an entry and wait until it is durable. Returns its sequence number. The wait (in
+    /// the queue, then the commit that carries the entry) is recorded in the metrics, whatever
+    /// its outcome.
     pub async fn append(&self, entry: AuditEntry) -> Result<i64, AuditError> {
+        let started = std::time::Instant::now();
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Pending { entry, done })
-            .await
-            .map_err(|_| AuditError::Unavailable)?;
-        wait.await.map_err(|_| AuditError::Unavailable)?
+        let durable = match self.tx.send(Pending { entry, done }).await {
+            Ok(()) => wait.await.unwrap_or(Err(AuditError::Unavailable)),
+            Err(_) => Err(AuditError::Unavailable),
+        };
+        self.metrics.audit_wait(started.elapsed().as_secs_f64());
+        durable
     }
 
     /// The head this writer last committed (`None` while the log is empty).
@@ -428,7 +441,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_commit_is_timed_and_its_records_counted_in_the_metrics() {
+    async fn every_commit_and_every_wait_for_one_is_timed_and_records_counted_in_the_metrics() {
         let metrics = Arc::new(Metrics::new());
         let (_dir, _store, log, task) =
             writer_reporting_to(1000, Duration::from_secs(3600), metrics.clone()).await;
@@ -444,6 +457,21 @@ mod tests {
         );
         assert!(text.contains("poortwachter_audit_commit_duration_seconds_count 3\n"));
         assert!(text.contains("poortwachter_audit_commit_failures_total 0\n"));
+        // Each append's wait is recorded too, and contains its own commit.
+        assert!(text.contains("poortwachter_audit_wait_duration_seconds_count 3\n"));
+        let sum = |name: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}_sum ")))
+                .unwrap_or_else(|| panic!("{name}_sum in {text}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let commits = sum("poortwachter_audit_commit_duration_seconds");
+        let waits = sum("poortwachter_audit_wait_duration_seconds");
+        assert!(
+            commits > 0.0 && waits >= commits,
+            "waits {waits} s, commits {commits} s"
+        );
     }
 
     #[tokio::test]
