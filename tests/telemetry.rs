@@ -36,6 +36,7 @@ async fn exported_spans_and_metrics_carry_no_bsn_and_no_field_value() {
             .with_periodic_exporter(metrics.clone())
             .build(),
         Some("info"),
+        gateway::telemetry::Spans::All,
     );
 
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,8 @@
 //! lines are written for events only (span fields are not formatted into text for every span;
 //! spans go to OpenTelemetry), spans carry only their own fields (no source location, thread,
 //! target or busy/idle timing attributes), and without an OTLP endpoint spans are not recorded
-//! at all — they still get trace and span ids, which audit records carry.
+//! at all — each request's own span still gets trace and span ids, which audit records carry, and
+//! the spans inside a request (decision, reads, audit append) are not even created.
 
 use std::io::IsTerminal as _;
 
@@ -15,7 +16,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -45,11 +46,36 @@ fn resource() -> Resource {
         .build()
 }
 
+/// Which `tracing` spans become OpenTelemetry spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spans {
+    /// Every span: an exporter receives them.
+    All,
+    /// Only each request's own span (named `request`, opened by the HTTP layer), for the trace
+    /// and span ids that audit records carry. Nothing would receive span data, so the spans
+    /// inside a request are not created at all: about 5 % of the CPU time of a disclosure
+    /// (BENCHMARKS.md, "Fifth round").
+    RequestOnly,
+}
+
+/// The name of the span the HTTP layer opens for every request.
+pub const REQUEST_SPAN: &str = "request";
+
 /// Set up from the configuration: OTLP exporters when an endpoint is configured, otherwise
-/// providers without exporters (spans still get trace ids, which audit records carry).
+/// providers without exporters (request spans still get trace ids, which audit records carry).
 pub fn init(section: &TelemetrySection) -> anyhow::Result<Telemetry> {
     let (traces, metrics) = providers(section)?;
-    Ok(install(traces, metrics, section.log_filter.as_deref()))
+    let spans = if section.otlp_endpoint.is_some() {
+        Spans::All
+    } else {
+        Spans::RequestOnly
+    };
+    Ok(install(
+        traces,
+        metrics,
+        section.log_filter.as_deref(),
+        spans,
+    ))
 }
 
 /// The trace and metric providers the configuration asks for (nothing installed yet).
@@ -78,11 +104,12 @@ fn providers(section: &TelemetrySection) -> anyhow::Result<(SdkTracerProvider, S
 }
 
 /// Install the given providers globally and the `tracing` subscriber (logs to stderr plus the
-/// OpenTelemetry bridge). A second call keeps the first subscriber.
+/// OpenTelemetry bridge for `spans`). A second call keeps the first subscriber.
 pub fn install(
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     filter: Option<&str>,
+    spans: Spans,
 ) -> Telemetry {
     let filter = log_filter(filter);
     let tracer = tracer_provider.tracer("poortwachter");
@@ -91,7 +118,7 @@ pub fn install(
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(log_lines())
-        .with(span_export(tracer))
+        .with(span_export(tracer).with_filter(span_selection(spans)))
         .try_init();
     Telemetry {
         tracer_provider,
@@ -125,6 +152,16 @@ where
         .with_threads(false)
         .with_target(false)
         .with_tracked_inactivity(false)
+}
+
+/// The filter that lets only the chosen spans reach the OpenTelemetry bridge. It looks at a
+/// span's static metadata only, so `tracing` caches its answer per call site and a span no
+/// layer wants costs nothing where it is opened.
+fn span_selection(spans: Spans) -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    filter_fn(move |metadata| match spans {
+        Spans::All => true,
+        Spans::RequestOnly => metadata.is_span() && metadata.name() == REQUEST_SPAN,
+    })
 }
 
 /// The OpenTelemetry trace and span id of the current `tracing` span, for audit records.
@@ -170,6 +207,55 @@ mod tests {
             let span = tracing::info_span!("request", endpoint = "POST /v1/disclosures");
             span.in_scope(current_trace_ids)
         })
+    }
+
+    /// Opens a request span with a `decision` span inside it; returns the names of the spans
+    /// exported and the ids seen inside the request span and inside the decision span.
+    fn request_with_a_child_span(
+        spans: Spans,
+    ) -> (
+        Vec<String>,
+        crate::disclosure::TraceIds,
+        crate::disclosure::TraceIds,
+    ) {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(span_export(provider.tracer("poortwachter")).with_filter(span_selection(spans)));
+        let (in_request, in_decision) = tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!(REQUEST_SPAN, endpoint = "POST /v1/disclosures");
+            request.in_scope(|| {
+                let in_request = current_trace_ids();
+                let in_decision = tracing::info_span!("decision").in_scope(current_trace_ids);
+                (in_request, in_decision)
+            })
+        });
+        let names = exporter
+            .get_finished_spans()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        (names, in_request, in_decision)
+    }
+
+    #[test]
+    fn without_an_exporter_only_the_request_span_is_created_and_it_keeps_its_ids() {
+        let (names, in_request, in_decision) = request_with_a_child_span(Spans::RequestOnly);
+        assert_eq!(names, ["request"]);
+        assert!(in_request.span_id.is_some());
+        assert_eq!(in_decision.trace_id, in_request.trace_id);
+        assert_eq!(in_decision.span_id, in_request.span_id, "no decision span");
+
+        let (names, in_request, in_decision) = request_with_a_child_span(Spans::All);
+        assert_eq!(names, ["decision", "request"]);
+        assert_eq!(in_decision.trace_id, in_request.trace_id);
+        assert_ne!(
+            in_decision.span_id, in_request.span_id,
+            "a decision span of its own"
+        );
     }
 
     #[test]

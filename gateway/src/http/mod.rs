@@ -249,7 +249,7 @@ async fn observe(
         .unwrap_or_else(|| "unmatched".to_owned());
     let endpoint = format!("{} {route}", req.method());
     let span = tracing::info_span!(
-        "request",
+        crate::telemetry::REQUEST_SPAN,
         endpoint = %endpoint,
         status = tracing::field::Empty,
         reason = tracing::field::Empty
