@@ -35,8 +35,11 @@ ROWS = [
      r"tracing_opentelemetry|tracing_subscriber::(registry|layer)|sharded_slab|opentelemetry_sdk"
      r"|tracing_core::dispatcher|tracing::span::Span::(new|record|record_all|make_with)"
      r"|::try_close\b"),
-    ("`malloc` / `free`", None, r"^(__GI___libc_malloc|__GI___libc_free|_int_malloc|_int_free"
-     r"|malloc_consolidate|__libc_calloc|__GI___libc_realloc|_int_realloc)$"),
+    # glibc's entry points, and mimalloc's (the gateway's allocator since the fifth round): its
+    # functions are `mi_*` and `_mi_*`.
+    ("`malloc` / `free` (mimalloc, or glibc)", None,
+     r"^(__GI___libc_malloc|__GI___libc_free|_int_malloc|_int_free"
+     r"|malloc_consolidate|__libc_calloc|__GI___libc_realloc|_int_realloc|_?mi_[a-z0-9_]+)$"),
     ("in the kernel (system calls)", None, r"^entry_SYSCALL_64"),
 ]
 

@@ -67,6 +67,15 @@ class BreakdownTest(unittest.TestCase):
         _, rows = breakdown.shares(script.splitlines(keepends=True))
         self.assertEqual(share(rows, "— — `fsync` of the WAL"), 0.0)
 
+    def test_allocator_time_is_counted_for_mimalloc_and_glibc(self):
+        script = ("tokio-rt-worker \n\t      1 _mi_page_malloc_zero\n\t      2 mi_theap_malloc\n"
+                  "\t      3 serde_json::de::from_slice\n\n"
+                  "tokio-rt-worker \n\t      1 _int_free\n\t      2 __GI___libc_free\n\n"
+                  "tokio-rt-worker \n\t      1 gateway::http::emit\n\n"
+                  "tokio-rt-worker \n\t      1 ring::aead::seal\n")
+        _, rows = breakdown.shares(script.splitlines(keepends=True))
+        self.assertEqual(share(rows, "`malloc` / `free` (mimalloc, or glibc)"), 50.0)
+
     def test_folded_stacks_are_root_first_and_counted(self):
         folded = breakdown.folded((SCRIPT + "\n" + SCRIPT).splitlines(keepends=True))
         lines = folded.splitlines()
