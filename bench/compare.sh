@@ -169,6 +169,11 @@ drive_healthz() {
         --duration "$DURATION"
 }
 
+# The gateway's Prometheus text (GET /metrics) into a file: PORT FILE.
+metrics() {
+    lg "$1" --path /metrics --method GET --capture "$2" >/dev/null
+}
+
 # The two load runs against one server, plus memory: NAME PORT PID [audit-count command].
 drive() {
     local name=$1 port=$2 pid=$3
@@ -180,6 +185,9 @@ drive() {
         --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration "$DURATION"
     if [[ $# -gt 0 ]]; then after=$("$@"); fi
     say "$name: fixed rate $RATE/s for $DURATION (+$WARMUP warm-up)"
+    # The gateway's own view of the rate run: its /metrics before and after (how long requests
+    # waited for their audit records, how long the commits took).
+    if [[ $# -gt 0 ]]; then metrics "$port" "$RESULTS/$name-metrics-before-rate.txt"; fi
     local hwm_before_rate steal_rate_before
     hwm_before_rate=$(proc_kb VmHWM "$pid")
     steal_rate_before=$(steal_ticks)
@@ -187,6 +195,7 @@ drive() {
         lg "$port" --rate "$RATE" --concurrency "$CONCURRENCY" --warmup "$WARMUP" \
         --duration "$DURATION" --json >"$RESULTS/$name-rate.json"
     echo $(($(steal_ticks) - steal_rate_before)) >"$RESULTS/$name-rate-steal.ticks"
+    if [[ $# -gt 0 ]]; then metrics "$port" "$RESULTS/$name-metrics-after-rate.txt"; fi
     local hwm_rate
     hwm_rate=$(cat "$RESULTS/$name-rss-at-rate.kb")
     echo $((hwm_before_rate > hwm_rate ? hwm_before_rate : hwm_rate)) >"$RESULTS/$name-hwm.kb"

@@ -71,6 +71,38 @@ def errors(report):
     return f"{report['errors']} ({'; '.join(parts)})"
 
 
+def histogram(text, name):
+    """Cumulative bucket counts {le: count} of an unlabelled histogram in Prometheus text."""
+    buckets = {}
+    for line in (text or "").splitlines():
+        m = re.match(re.escape(name) + r'_bucket\{le="([^"]+)"\} (\d+)$', line.strip())
+        if m:
+            buckets[m.group(1)] = int(m.group(2))
+    return buckets
+
+
+def over(before, after, name, bound="0.005"):
+    """(observations, observations above `bound` seconds) of histogram `name` between two
+    /metrics texts, or None when either lacks it."""
+    a, b = histogram(before, name), histogram(after, name)
+    if "+Inf" not in a or "+Inf" not in b or bound not in a or bound not in b:
+        return None
+    total = b["+Inf"] - a["+Inf"]
+    return total, total - (b[bound] - a[bound])
+
+
+def audit_waits(srv):
+    """The rate run's audit waits and commits over 5 ms, as a table cell."""
+    waits = over(srv["metrics_before_rate"], srv["metrics_after_rate"],
+                 "poortwachter_audit_wait_duration_seconds")
+    commits = over(srv["metrics_before_rate"], srv["metrics_after_rate"],
+                   "poortwachter_audit_commit_duration_seconds")
+    if waits is None or commits is None or not waits[0] or not commits[0]:
+        return "—"
+    return (f"{waits[1]:,} of {waits[0]:,} requests ({100.0 * waits[1] / waits[0]:.1f} %); "
+            f"{commits[1]:,} of {commits[0]:,} commits")
+
+
 def lscpu_summary(text):
     fields = {}
     for line in (text or "").splitlines():
@@ -101,6 +133,8 @@ def section(results):
             "healthz": load(results, f"{server}-healthz.json"),
             "healthz_cpu": load(results, f"{server}-healthz-cpu.json"),
             "rate_steal": number(results, f"{server}-rate-steal.ticks"),
+            "metrics_before_rate": load(results, f"{server}-metrics-before-rate.txt"),
+            "metrics_after_rate": load(results, f"{server}-metrics-after-rate.txt"),
         }
     n, g = r["nginx"], r["sqlite"]
     tp = lambda s: s["throughput"]["throughput_rps"] if s["throughput"] else None
@@ -185,6 +219,10 @@ def section(results):
             "from the intended send time)",
             lat(n_rate), lat(g_rate), ratio(p99(g), p99(n), 1) + " (p99)", "p99 ≤ 5 ms",
             None if p99(g) is None else p99(g) <= 5.0),
+        row(f"waits over 5 ms for the audit record at {s.get('RATE', '?')} req/s (the gateway's "
+            "own histograms over the rate run, warm-up included: requests that waited for their "
+            "record to be durable; audit commits that took that long)",
+            "—", audit_waits(g), "", "", None),
         row(f"achieved rate at {s.get('RATE', '?')} req/s offered (req/s)",
             fmt(n_rate and n_rate["throughput_rps"], 0), fmt(g_rate and g_rate["throughput_rps"], 0),
             "", "", None),
@@ -216,6 +254,13 @@ def section(results):
             "covenant checks, two indexed reads, decryption, the audit commit with its fsync, "
             "JSON). The stack alone reaches "
             f"{ratio(hz(g), hz(n))} of nginx's `/healthz` throughput in this run.")
+    if audit_waits(g) != "—":
+        stack_line += (
+            (" " if stack_line else "")
+            + "Every disclosure waits for the one audit writer, so a commit that stalls (its vCPU "
+            "taken by the hypervisor, or a slow sync) delays every request that arrives meanwhile: "
+            "the slow requests of the rate run are the audit waits counted above, and their number "
+            "follows the steal time (BENCHMARKS.md, \"Fifth round\").")
 
     pg = r["postgres"]
     if pg_status == "measured":

@@ -40,6 +40,17 @@ def cpu(server_ticks, steal_ticks, generator_s=0.5):
     }
 
 
+def metrics_text(waits, commits):
+    """/metrics with the two audit histograms; each argument maps `le` to a cumulative count."""
+    lines = ["# TYPE poortwachter_audit_wait_duration_seconds histogram"]
+    for name, buckets in (("poortwachter_audit_wait_duration_seconds", waits),
+                          ("poortwachter_audit_commit_duration_seconds", commits)):
+        for le, count in buckets.items():
+            lines.append(f'{name}_bucket{{le="{le}"}} {count}')
+        lines.append(f"{name}_count {buckets['+Inf']}")
+    return "\n".join(lines)
+
+
 class ReportTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -117,6 +128,24 @@ class ReportTest(unittest.TestCase):
         # nginx: 40 ticks over 10 s × 100 ticks/s × 2 CPUs = 2 %; rate run 24 over 12 s = 1 %.
         # gateway: 200 ticks = 10 %; rate run 480 ticks over 12 s = 20 %.
         self.assertEqual(self.row(text, "CPU time stolen by the hypervisor")[1:3], ["2; 1", "10; 20"])
+
+    def test_audit_waits_over_5_ms_are_counted_over_the_rate_run(self):
+        self.write("sqlite-metrics-before-rate.txt", metrics_text(
+            {"0.001": 50, "0.005": 90, "0.01": 99, "+Inf": 100},
+            {"0.001": 40, "0.005": 78, "0.01": 80, "+Inf": 80}))
+        # The rate run: 12,000 waits, 11,700 of them within 5 ms; 10,000 commits, 9,990 within.
+        self.write("sqlite-metrics-after-rate.txt", metrics_text(
+            {"0.001": 9_050, "0.005": 11_790, "0.01": 11_950, "+Inf": 12_100},
+            {"0.001": 9_040, "0.005": 10_068, "0.01": 10_075, "+Inf": 10_080}))
+        text = report.section(self.results)
+        self.assertEqual(self.row(text, "waits over 5 ms for the audit record")[1:3],
+                         ["—", "300 of 12,000 requests (2.5 %); 10 of 10,000 commits"])
+        self.assertIn("the slow requests of the rate run are the audit waits counted above", text)
+
+    def test_without_the_gateways_metrics_the_audit_wait_row_says_so(self):
+        text = report.section(self.results)
+        self.assertEqual(self.row(text, "waits over 5 ms for the audit record")[1:3], ["—", "—"])
+        self.assertNotIn("audit waits counted above", text)
 
     def test_only_the_compare_section_is_replaced(self):
         target = self.results / "BENCHMARKS.md"
