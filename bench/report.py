@@ -258,9 +258,11 @@ def section(results):
         stack_line += (
             (" " if stack_line else "")
             + "Every disclosure waits for the one audit writer, so a commit that stalls (its vCPU "
-            "taken by the hypervisor, or a slow sync) delays every request that arrives meanwhile: "
-            "the slow requests of the rate run are the audit waits counted above, and their number "
-            "follows the steal time (BENCHMARKS.md, \"Fifth round\").")
+            "taken by the hypervisor, or a slow sync) delays every request that arrives meanwhile; "
+            "the audit-wait row counts those requests. Where they are as many as the requests "
+            "beyond the p99, the tail is the audit writer's (in the fifth round of BENCHMARKS.md "
+            "their number followed the steal time); where they are fewer and nginx's tail is as "
+            "long, it is the machine's.")
 
     pg = r["postgres"]
     if pg_status == "measured":
