@@ -197,6 +197,7 @@ def section(results):
     def row(label, nginx, gateway, rat, target, ok):
         return f"| {label} | {nginx} | {gateway} | {rat} | {target} | {verdict(ok)} |"
 
+    waits_cell = audit_waits(g)
     tp_ok = None if tp(g) is None or tp(n) is None else tp(g) >= 0.5 * tp(n)
     rows = [
         "| | nginx (floor) | poortwachter, SQLite | ratio | target | met |",
@@ -222,7 +223,7 @@ def section(results):
         row(f"waits over 5 ms for the audit record at {s.get('RATE', '?')} req/s (the gateway's "
             "own histograms over the rate run, warm-up included: requests that waited for their "
             "record to be durable; audit commits that took that long)",
-            "—", audit_waits(g), "", "", None),
+            "—", waits_cell, "", "", None),
         row(f"achieved rate at {s.get('RATE', '?')} req/s offered (req/s)",
             fmt(n_rate and n_rate["throughput_rps"], 0), fmt(g_rate and g_rate["throughput_rps"], 0),
             "", "", None),
@@ -254,7 +255,7 @@ def section(results):
             "covenant checks, two indexed reads, decryption, the audit commit with its fsync, "
             "JSON). The stack alone reaches "
             f"{ratio(hz(g), hz(n))} of nginx's `/healthz` throughput in this run.")
-    if audit_waits(g) != "—":
+    if waits_cell != "—":
         stack_line += (
             (" " if stack_line else "")
             + "Every disclosure waits for the one audit writer, so a commit that stalls (its vCPU "

@@ -203,8 +203,12 @@ impl Metrics {
         let Ok(r) = self.registry.lock() else {
             return out;
         };
-        out.push_str("# HELP poortwachter_decisions_total Decisions by endpoint, purpose, outcome and reason.\n");
-        out.push_str("# TYPE poortwachter_decisions_total counter\n");
+        series(
+            &mut out,
+            "poortwachter_decisions_total",
+            "counter",
+            "Decisions by endpoint, purpose, outcome and reason.",
+        );
         for ((endpoint, purpose, outcome, reason), n) in &r.decisions {
             let _ = writeln!(
                 out,
@@ -215,41 +219,51 @@ impl Metrics {
                 escape(reason)
             );
         }
-        out.push_str("# HELP poortwachter_request_duration_seconds Time from request to answer.\n");
-        out.push_str("# TYPE poortwachter_request_duration_seconds histogram\n");
+        let name = "poortwachter_request_duration_seconds";
+        series(&mut out, name, "histogram", "Time from request to answer.");
         for (endpoint, h) in &r.latency {
-            let labels = format!("endpoint=\"{}\"", escape(endpoint));
-            h.render(&mut out, "poortwachter_request_duration_seconds", &labels);
+            h.render(
+                &mut out,
+                name,
+                &format!("endpoint=\"{}\"", escape(endpoint)),
+            );
         }
-        out.push_str(
-            "# HELP poortwachter_audit_commit_duration_seconds Time of one audit commit (a group \
-             of records, the sync to disk included).\n",
+        let name = "poortwachter_audit_commit_duration_seconds";
+        series(
+            &mut out,
+            name,
+            "histogram",
+            "Time of one audit commit (a group of records, the sync to disk included).",
         );
-        out.push_str("# TYPE poortwachter_audit_commit_duration_seconds histogram\n");
-        r.audit_commit
-            .render(&mut out, "poortwachter_audit_commit_duration_seconds", "");
-        out.push_str(
-            "# HELP poortwachter_audit_wait_duration_seconds Time a request waited for its audit \
-             record to be durable (the queue before its commit, and the commit).\n",
+        r.audit_commit.render(&mut out, name, "");
+        let name = "poortwachter_audit_wait_duration_seconds";
+        series(
+            &mut out,
+            name,
+            "histogram",
+            "Time a request waited for its audit record to be durable (the queue before its \
+             commit, and the commit).",
         );
-        out.push_str("# TYPE poortwachter_audit_wait_duration_seconds histogram\n");
-        r.audit_wait
-            .render(&mut out, "poortwachter_audit_wait_duration_seconds", "");
-        out.push_str("# HELP poortwachter_audit_records_total Audit records committed.\n");
-        out.push_str("# TYPE poortwachter_audit_records_total counter\n");
-        let _ = writeln!(out, "poortwachter_audit_records_total {}", r.audit_records);
-        out.push_str(
-            "# HELP poortwachter_audit_commit_failures_total Audit commits that failed (their \
-             requests were refused).\n",
+        r.audit_wait.render(&mut out, name, "");
+        let name = "poortwachter_audit_records_total";
+        series(&mut out, name, "counter", "Audit records committed.");
+        let _ = writeln!(out, "{name} {}", r.audit_records);
+        let name = "poortwachter_audit_commit_failures_total";
+        series(
+            &mut out,
+            name,
+            "counter",
+            "Audit commits that failed (their requests were refused).",
         );
-        out.push_str("# TYPE poortwachter_audit_commit_failures_total counter\n");
-        let _ = writeln!(
-            out,
-            "poortwachter_audit_commit_failures_total {}",
-            r.audit_commit_failures
-        );
+        let _ = writeln!(out, "{name} {}", r.audit_commit_failures);
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open one series in the Prometheus text.
+fn series(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 fn escape(s: &str) -> String {
