@@ -313,7 +313,7 @@ async fn a_live_gateway_signs_checkpoints_and_its_database_verifies_until_a_row_
     // … and a gateway refuses to append to that log.
     let mut cfg = demo::load(&config).expect("config");
     cfg.database.url = url.clone();
-    let refused = gateway::state::AppState::build(cfg).await;
+    let refused = gateway::boot::build(cfg).await;
     let Err(e) = refused else {
         panic!("a gateway starts on a truncated log")
     };

@@ -10,7 +10,7 @@ mod common;
 use base64::Engine;
 use common::*;
 use gateway::client::ClientError;
-use gateway::consent::ConsentTokenError;
+use gateway::consent_token::ConsentTokenError;
 use gateway::demo::{GORINCHEM, UWV};
 use hyper::Method;
 use jsonwebtoken::{Algorithm, EncodingKey};

@@ -3,14 +3,23 @@
 
 use std::collections::HashMap;
 
-use axum::http::HeaderMap;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use policy::Oin;
 use serde::{Deserialize, Serialize};
 
 use crate::config::HumanIssuerSection;
-use crate::http::problem::ApiError;
 use crate::keys::{load_public, parse_alg, KeyError};
+
+/// Why a person's call is not let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer token, or one that does not verify.
+    #[error("a bearer token is required")]
+    Unauthorized,
+    /// A verified person without the role the act needs.
+    #[error("this role may not do this")]
+    Forbidden,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -36,11 +45,11 @@ impl HumanClaims {
     }
 
     /// Require `role`, else `forbidden`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+    pub fn require(&self, role: Role) -> Result<(), AuthError> {
         if self.has(role) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden)
+            Err(AuthError::Forbidden)
         }
     }
 }
@@ -88,20 +97,10 @@ impl HumanVerifier {
         Ok(HumanVerifier { by_kid })
     }
 
-    /// Verify the `Authorization: Bearer …` header.
-    pub fn verify_headers(&self, headers: &HeaderMap) -> Result<HumanClaims, ApiError> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
-        self.verify(token.trim())
-    }
-
-    pub fn verify(&self, token: &str) -> Result<HumanClaims, ApiError> {
-        let header = decode_header(token).map_err(|_| ApiError::Unauthorized)?;
-        let kid = header.kid.as_deref().ok_or(ApiError::Unauthorized)?;
-        let key = self.by_kid.get(kid).ok_or(ApiError::Unauthorized)?;
+    pub fn verify(&self, token: &str) -> Result<HumanClaims, AuthError> {
+        let header = decode_header(token).map_err(|_| AuthError::Unauthorized)?;
+        let kid = header.kid.as_deref().ok_or(AuthError::Unauthorized)?;
+        let key = self.by_kid.get(kid).ok_or(AuthError::Unauthorized)?;
         let mut validation = Validation::new(key.alg);
         validation.set_issuer(&[&key.issuer]);
         validation.set_audience(&[&key.audience]);
@@ -109,7 +108,7 @@ impl HumanVerifier {
         validation.leeway = 30;
         decode::<HumanClaims>(token, &key.key, &validation)
             .map(|d| d.claims)
-            .map_err(|_| ApiError::Unauthorized)
+            .map_err(|_| AuthError::Unauthorized)
     }
 }
 

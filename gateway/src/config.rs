@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use policy::Oin;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// Why a configuration cannot be used. Each message names the key (`tls.cert`, …).
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub struct Config {
     pub covenants: Vec<CovenantSection>,
     /// `[covenants_admin]`: covenant administration (the expiry warning window).
     #[serde(default)]
-    pub covenants_admin: crate::covenant_admin::AdminSettings,
+    pub covenants_admin: AdminSettings,
     /// Issuers of bearer JWTs for human users (privacy officers, covenant administrators).
     #[serde(default)]
     pub human_issuers: Vec<HumanIssuerSection>,
@@ -182,7 +182,7 @@ pub struct AuditSection {
     pub checkpoint_every_secs: u64,
     /// How long audit records are kept: only `"keep"` (the default) for now.
     #[serde(default)]
-    pub retention_days: crate::retention::AuditRetention,
+    pub retention_days: AuditRetention,
 }
 
 fn default_group_wait() -> u64 {
@@ -439,6 +439,76 @@ impl Config {
 
 fn read_secret_file(f: &Path) -> Result<String, String> {
     std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))
+}
+
+/// The expiry warning window when the configuration names none.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 60;
+
+fn default_expiry_warning_days() -> u32 {
+    DEFAULT_EXPIRY_WARNING_DAYS
+}
+
+/// How often an instance checks the database for covenant changes made elsewhere, when the
+/// configuration names no interval.
+pub const DEFAULT_REFRESH_INTERVAL_MS: u64 = 1000;
+
+fn default_refresh_interval_ms() -> u64 {
+    DEFAULT_REFRESH_INTERVAL_MS
+}
+
+/// `[covenants_admin]` in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Warn (list endpoint, `/metrics`) about covenants in force that end within this many days.
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+    /// Check the database this often (milliseconds) for covenant changes made through another
+    /// instance or tool, and rebuild the snapshot when there are any (`ops::covenants::sync`):
+    /// such a change takes effect here within this interval plus one rebuild. 0 turns the check
+    /// off (one instance only, and no other writer).
+    #[serde(default = "default_refresh_interval_ms")]
+    pub refresh_interval_ms: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+            refresh_interval_ms: DEFAULT_REFRESH_INTERVAL_MS,
+        }
+    }
+}
+
+/// How long audit records are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditRetention {
+    /// Forever (the default).
+    #[default]
+    Keep,
+    /// This many days (at least); older records go, up to the latest checkpoint before the cut.
+    Days(u32),
+}
+
+impl<'de> Deserialize<'de> for AuditRetention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        match (&value, value.as_integer()) {
+            (toml::Value::String(s), _) if s == "keep" => Ok(AuditRetention::Keep),
+            (_, Some(days)) if (1..=36_500).contains(&days) => {
+                Ok(AuditRetention::Days(days as u32))
+            }
+            _ => Err(serde::de::Error::custom(
+                "give \"keep\" (the default) or a number of days from 1 to 36500",
+            )),
+        }
+    }
+}
+
+impl AuditRetention {
+    pub fn prunes(self) -> bool {
+        matches!(self, AuditRetention::Days(_))
+    }
 }
 
 #[cfg(test)]

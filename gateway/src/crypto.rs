@@ -146,6 +146,16 @@ fn lower_hex(bytes: &[u8]) -> String {
     String::from_utf8(digits).unwrap_or_default()
 }
 
+/// Additional authenticated data binding sealed consent claims to their row.
+pub fn consent_aad(jti: &str) -> String {
+    format!("consent\0{jti}")
+}
+
+/// Additional authenticated data binding a sealed handover record to its row.
+pub fn handover_aad(purpose: &str, pseudonym: &str, source: &str) -> String {
+    format!("handover\0{purpose}\0{pseudonym}\0{source}")
+}
+
 /// A random id with a readable prefix, e.g. `dsc_3f9a…` (128 bits of randomness).
 pub fn random_id(prefix: &str) -> String {
     let mut bytes = [0u8; 16];

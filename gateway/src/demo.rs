@@ -186,7 +186,7 @@ pub fn sign_as_uwv(certs: &Path, claims: &ConsentClaims) -> anyhow::Result<Strin
         &certs.join("consent-keys/uwv-es256.key.pem"),
         Algorithm::ES256,
     )?;
-    Ok(crate::consent::issue_token(
+    Ok(crate::consent_token::issue_token(
         claims,
         "uwv-consent-1",
         Algorithm::ES256,

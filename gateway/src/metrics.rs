@@ -197,67 +197,90 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition of the registry.
-    pub fn render(&self) -> String {
+    /// Prometheus text exposition of the registry, then the `gauges` computed at scrape time.
+    pub fn render(&self, gauges: &[Gauge<'_>]) -> String {
         let mut out = String::new();
-        let Ok(r) = self.registry.lock() else {
-            return out;
-        };
-        series(
-            &mut out,
-            "poortwachter_decisions_total",
-            "counter",
-            "Decisions by endpoint, purpose, outcome and reason.",
-        );
-        for ((endpoint, purpose, outcome, reason), n) in &r.decisions {
-            let _ = writeln!(
-                out,
-                "poortwachter_decisions_total{{endpoint=\"{}\",purpose=\"{}\",outcome=\"{}\",reason=\"{}\"}} {n}",
-                escape(endpoint),
-                escape(purpose),
-                escape(outcome),
-                escape(reason)
-            );
+        if let Ok(r) = self.registry.lock() {
+            render_registry(&mut out, &r);
         }
-        let name = "poortwachter_request_duration_seconds";
-        series(&mut out, name, "histogram", "Time from request to answer.");
-        for (endpoint, h) in &r.latency {
-            h.render(
-                &mut out,
-                name,
-                &format!("endpoint=\"{}\"", escape(endpoint)),
-            );
+        for gauge in gauges {
+            series(&mut out, gauge.name, "gauge", gauge.help);
+            for (labels, value) in &gauge.samples {
+                let text: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                    .collect();
+                if text.is_empty() {
+                    let _ = writeln!(out, "{} {value}", gauge.name);
+                } else {
+                    let _ = writeln!(out, "{}{{{}}} {value}", gauge.name, text.join(","));
+                }
+            }
         }
-        let name = "poortwachter_audit_commit_duration_seconds";
-        series(
-            &mut out,
-            name,
-            "histogram",
-            "Time of one audit commit (a group of records, the sync to disk included).",
-        );
-        r.audit_commit.render(&mut out, name, "");
-        let name = "poortwachter_audit_wait_duration_seconds";
-        series(
-            &mut out,
-            name,
-            "histogram",
-            "Time a request waited for its audit record to be durable (the queue before its \
-             commit, and the commit).",
-        );
-        r.audit_wait.render(&mut out, name, "");
-        let name = "poortwachter_audit_records_total";
-        series(&mut out, name, "counter", "Audit records committed.");
-        let _ = writeln!(out, "{name} {}", r.audit_records);
-        let name = "poortwachter_audit_commit_failures_total";
-        series(
-            &mut out,
-            name,
-            "counter",
-            "Audit commits that failed (their requests were refused).",
-        );
-        let _ = writeln!(out, "{name} {}", r.audit_commit_failures);
         out
     }
+}
+
+/// A gauge whose samples are computed when `/metrics` is read (e.g. days until a covenant
+/// ends), rendered with the registry's series.
+#[derive(Debug, Clone)]
+pub struct Gauge<'a> {
+    pub name: &'a str,
+    pub help: &'a str,
+    /// Each sample's labels (name, unescaped value) and value.
+    pub samples: Vec<(Vec<(&'a str, String)>, i64)>,
+}
+
+fn render_registry(out: &mut String, r: &Registry) {
+    series(
+        out,
+        "poortwachter_decisions_total",
+        "counter",
+        "Decisions by endpoint, purpose, outcome and reason.",
+    );
+    for ((endpoint, purpose, outcome, reason), n) in &r.decisions {
+        let _ = writeln!(
+            out,
+            "poortwachter_decisions_total{{endpoint=\"{}\",purpose=\"{}\",outcome=\"{}\",reason=\"{}\"}} {n}",
+            escape(endpoint),
+            escape(purpose),
+            escape(outcome),
+            escape(reason)
+        );
+    }
+    let name = "poortwachter_request_duration_seconds";
+    series(out, name, "histogram", "Time from request to answer.");
+    for (endpoint, h) in &r.latency {
+        h.render(out, name, &format!("endpoint=\"{}\"", escape(endpoint)));
+    }
+    let name = "poortwachter_audit_commit_duration_seconds";
+    series(
+        out,
+        name,
+        "histogram",
+        "Time of one audit commit (a group of records, the sync to disk included).",
+    );
+    r.audit_commit.render(out, name, "");
+    let name = "poortwachter_audit_wait_duration_seconds";
+    series(
+        out,
+        name,
+        "histogram",
+        "Time a request waited for its audit record to be durable (the queue before its \
+         commit, and the commit).",
+    );
+    r.audit_wait.render(out, name, "");
+    let name = "poortwachter_audit_records_total";
+    series(out, name, "counter", "Audit records committed.");
+    let _ = writeln!(out, "{name} {}", r.audit_records);
+    let name = "poortwachter_audit_commit_failures_total";
+    series(
+        out,
+        name,
+        "counter",
+        "Audit commits that failed (their requests were refused).",
+    );
+    let _ = writeln!(out, "{name} {}", r.audit_commit_failures);
 }
 
 /// The `# HELP` and `# TYPE` lines that open one series in the Prometheus text.
@@ -282,7 +305,7 @@ mod tests {
         m.decision("disclosure", "job-mediation", "refuse", "consent-required");
         m.decision("disclosure", "job-mediation", "refuse", "consent-required");
         m.latency("disclosure", 0.002);
-        let text = m.render();
+        let text = m.render(&[]);
         assert!(text.contains(
             "poortwachter_decisions_total{endpoint=\"disclosure\",purpose=\"job-mediation\",outcome=\"refuse\",reason=\"consent-required\"} 2"
         ));
@@ -307,7 +330,7 @@ mod tests {
         let m = Metrics::new();
         m.audit_commit(0.0008, 5, true);
         m.audit_commit(0.03, 2, false);
-        let text = m.render();
+        let text = m.render(&[]);
         assert!(text.contains("poortwachter_audit_records_total 5\n"));
         assert!(text.contains("poortwachter_audit_commit_failures_total 1\n"));
         assert!(

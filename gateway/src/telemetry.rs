@@ -164,20 +164,27 @@ fn span_selection(spans: Spans) -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> b
     })
 }
 
+/// Trace context for an audit record (OpenTelemetry ids, when a trace is active).
+#[derive(Debug, Clone, Default)]
+pub struct TraceIds {
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+}
+
 /// The OpenTelemetry trace and span id of the current `tracing` span, for audit records.
-pub fn current_trace_ids() -> crate::disclosure::TraceIds {
+pub fn current_trace_ids() -> TraceIds {
     use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let context = tracing::Span::current().context();
     let span = context.span();
     let sc = span.span_context();
     if sc.is_valid() {
-        crate::disclosure::TraceIds {
+        TraceIds {
             trace_id: Some(sc.trace_id().to_string()),
             span_id: Some(sc.span_id().to_string()),
         }
     } else {
-        crate::disclosure::TraceIds::default()
+        TraceIds::default()
     }
 }
 
@@ -200,7 +207,7 @@ mod tests {
     use super::*;
     use opentelemetry_sdk::trace::InMemorySpanExporter;
 
-    fn ids_inside_a_span(provider: &SdkTracerProvider) -> crate::disclosure::TraceIds {
+    fn ids_inside_a_span(provider: &SdkTracerProvider) -> TraceIds {
         let subscriber =
             tracing_subscriber::registry().with(span_export(provider.tracer("poortwachter")));
         tracing::subscriber::with_default(subscriber, || {
@@ -211,13 +218,7 @@ mod tests {
 
     /// Opens a request span with a `decision` span inside it; returns the names of the spans
     /// exported and the ids seen inside the request span and inside the decision span.
-    fn request_with_a_child_span(
-        spans: Spans,
-    ) -> (
-        Vec<String>,
-        crate::disclosure::TraceIds,
-        crate::disclosure::TraceIds,
-    ) {
+    fn request_with_a_child_span(spans: Spans) -> (Vec<String>, TraceIds, TraceIds) {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())

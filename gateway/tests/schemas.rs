@@ -12,8 +12,8 @@ use gateway::api::{
     HandoverBody, HandoverStored, RecordStatus,
 };
 use gateway::audit::record::{AuditKind, AuditRecord, Outcome};
-use gateway::covenant_admin::AdminError;
-use gateway::http::problem::{ApiError, FieldProblem};
+use gateway::http::problem::ApiError;
+use gateway::ops::error::{FieldProblem, OpError};
 use jsonschema::{Resource, Validator};
 use policy::{
     decide, AdminState, CatalogueDocument, ConsentBook, ConsentClaims, ConsentId, ConsentRecord,
@@ -740,45 +740,74 @@ fn render(error: impl axum::response::IntoResponse) -> (u16, String, Value) {
     )
 }
 
-/// One of each kind of error. The exhaustive `match` stops compiling when `ApiError` gains a
-/// variant: add it here, and its reason to `problem-details.schema.json`.
+/// One of each kind of error the HTTP layer adds itself. The exhaustive `match` stops compiling
+/// when `ApiError` gains a variant: add it here, and its reason to `problem-details.schema.json`.
 fn every_api_error() -> Vec<ApiError> {
+    let errors = vec![
+        ApiError::NoClientCertificate,
+        ApiError::UnknownOrganisation,
+        ApiError::PayloadTooLarge,
+        ApiError::Timeout,
+        ApiError::MethodNotAllowed,
+        ApiError::RateLimited,
+    ];
+    for e in &errors {
+        match e {
+            ApiError::Op(_)
+            | ApiError::NoClientCertificate
+            | ApiError::UnknownOrganisation
+            | ApiError::PayloadTooLarge
+            | ApiError::MethodNotAllowed
+            | ApiError::Timeout
+            | ApiError::RateLimited => {}
+        }
+    }
+    errors
+}
+
+/// One of each kind of use-case error (exhaustive, like `every_api_error`).
+fn every_op_error() -> Vec<OpError> {
     let withheld = vec![Withheld {
         field: "cv".parse().unwrap(),
         reason: WithheldReason::ConsentDoesNotCover,
     }];
     let mut errors = vec![
-        ApiError::NoClientCertificate,
-        ApiError::UnknownOrganisation,
-        ApiError::InvalidBsn,
-        ApiError::Malformed(
+        OpError::InvalidBsn,
+        OpError::Malformed(
             "request body at `purpose` has a value of the wrong type or form".into(),
         ),
-        ApiError::PayloadTooLarge,
-        ApiError::InvalidConsentToken("the token has expired".into()),
-        ApiError::NotConsentIssuer,
-        ApiError::DuplicateConsent,
-        ApiError::AlreadyRevoked,
-        ApiError::HandoverRefused {
+        OpError::InvalidConsentToken("the token has expired".into()),
+        OpError::NotConsentIssuer,
+        OpError::DuplicateConsent,
+        OpError::AlreadyRevoked,
+        OpError::HandoverRefused {
             reason: "not-a-source",
             detail: "no covenant in force lets this organisation hand over data".into(),
         },
-        ApiError::NotFound,
-        ApiError::AuditUnavailable,
-        ApiError::Unavailable,
-        ApiError::Unauthorized,
-        ApiError::Forbidden,
-        ApiError::Timeout,
-        ApiError::MethodNotAllowed,
-        ApiError::RateLimited,
-        ApiError::Internal,
+        OpError::NotFound,
+        OpError::AuditUnavailable,
+        OpError::Unavailable,
+        OpError::Unauthorized,
+        OpError::Forbidden,
+        OpError::Internal,
+        OpError::InvalidCovenant(vec![CovenantProblem {
+            path: "grants[0].fields[2]".into(),
+            message: "`monthly_income` is not in the field catalogue".into(),
+        }]),
+        OpError::VersionConflict("an amendment must be version 2, not 3".into()),
+        OpError::Terminated,
+        OpError::InvalidTransition("the covenant is not suspended"),
+        OpError::SignatureMalformed,
+        OpError::SignatureInvalid("the signature does not verify".into()),
+        OpError::NotAParty("00000001001234567000".parse().unwrap()),
+        OpError::UnknownKey("gorinchem-2026".into()),
     ];
     for reason in [
         "field-not-in-catalogue",
         "field-type-mismatch",
         "field-not-granted",
     ] {
-        errors.push(ApiError::HandoverFields {
+        errors.push(OpError::HandoverFields {
             reason,
             fields: vec![FieldProblem {
                 field: "monthly_income".into(),
@@ -787,7 +816,7 @@ fn every_api_error() -> Vec<ApiError> {
         });
     }
     for reason in RefusalReason::ALL {
-        errors.push(ApiError::Refused {
+        errors.push(OpError::Refused {
             reason,
             disclosure_id: "dsc_00000000000000000000000000000001".into(),
             withheld: if reason == RefusalReason::FieldNotGranted {
@@ -799,65 +828,29 @@ fn every_api_error() -> Vec<ApiError> {
     }
     for e in &errors {
         match e {
-            ApiError::NoClientCertificate
-            | ApiError::UnknownOrganisation
-            | ApiError::InvalidBsn
-            | ApiError::Malformed(_)
-            | ApiError::PayloadTooLarge
-            | ApiError::Refused { .. }
-            | ApiError::InvalidConsentToken(_)
-            | ApiError::NotConsentIssuer
-            | ApiError::DuplicateConsent
-            | ApiError::AlreadyRevoked
-            | ApiError::HandoverFields { .. }
-            | ApiError::HandoverRefused { .. }
-            | ApiError::NotFound
-            | ApiError::MethodNotAllowed
-            | ApiError::AuditUnavailable
-            | ApiError::Unavailable
-            | ApiError::Unauthorized
-            | ApiError::Forbidden
-            | ApiError::Timeout
-            | ApiError::RateLimited
-            | ApiError::Internal => {}
-        }
-    }
-    errors
-}
-
-/// One of each kind of covenant administration error (exhaustive, like `every_api_error`).
-fn every_admin_error() -> Vec<AdminError> {
-    let errors = vec![
-        AdminError::Api(ApiError::Forbidden),
-        AdminError::InvalidCovenant(vec![CovenantProblem {
-            path: "grants[0].fields[2]".into(),
-            message: "`monthly_income` is not in the field catalogue".into(),
-        }]),
-        AdminError::VersionConflict("an amendment must be version 2, not 3".into()),
-        AdminError::NotFound,
-        AdminError::Terminated,
-        AdminError::InvalidTransition("the covenant is not suspended"),
-        AdminError::SignatureMalformed,
-        AdminError::SignatureInvalid("the signature does not verify".into()),
-        AdminError::NotAParty("00000001001234567000".parse().unwrap()),
-        AdminError::UnknownKey("gorinchem-2026".into()),
-        AdminError::AuditUnavailable,
-        AdminError::Unavailable,
-    ];
-    for e in &errors {
-        match e {
-            AdminError::Api(_)
-            | AdminError::InvalidCovenant(_)
-            | AdminError::VersionConflict(_)
-            | AdminError::NotFound
-            | AdminError::Terminated
-            | AdminError::InvalidTransition(_)
-            | AdminError::SignatureMalformed
-            | AdminError::SignatureInvalid(_)
-            | AdminError::NotAParty(_)
-            | AdminError::UnknownKey(_)
-            | AdminError::AuditUnavailable
-            | AdminError::Unavailable => {}
+            OpError::InvalidBsn
+            | OpError::Malformed(_)
+            | OpError::Refused { .. }
+            | OpError::InvalidConsentToken(_)
+            | OpError::NotConsentIssuer
+            | OpError::DuplicateConsent
+            | OpError::AlreadyRevoked
+            | OpError::HandoverFields { .. }
+            | OpError::HandoverRefused { .. }
+            | OpError::Unauthorized
+            | OpError::Forbidden
+            | OpError::InvalidCovenant(_)
+            | OpError::VersionConflict(_)
+            | OpError::Terminated
+            | OpError::InvalidTransition(_)
+            | OpError::SignatureMalformed
+            | OpError::SignatureInvalid(_)
+            | OpError::NotAParty(_)
+            | OpError::UnknownKey(_)
+            | OpError::NotFound
+            | OpError::AuditUnavailable
+            | OpError::Unavailable
+            | OpError::Internal => {}
         }
     }
     errors
@@ -869,9 +862,9 @@ fn every_error_the_gateway_renders_is_a_valid_problem_details_document() {
     let api = every_api_error()
         .into_iter()
         .map(|e| (format!("{e:?}"), render(e)));
-    let admin = every_admin_error()
+    let admin = every_op_error()
         .into_iter()
-        .map(|e| (format!("{e:?}"), render(e)));
+        .map(|e| (format!("{e:?}"), render(ApiError::Op(e))));
     for (label, (status, content_type, body)) in api.chain(admin) {
         assert_eq!(content_type, "application/problem+json", "{label}");
         let errors = schema_errors(&v, &body);
@@ -894,11 +887,11 @@ fn every_error_the_gateway_renders_is_a_valid_problem_details_document() {
 #[test]
 fn problem_example_is_what_the_gateway_renders_for_a_missing_consent() {
     let example = read_json("examples/problem-consent-required.json");
-    let (status, _, body) = render(ApiError::Refused {
+    let (status, _, body) = render(ApiError::Op(OpError::Refused {
         reason: RefusalReason::ConsentRequired,
         disclosure_id: example["disclosure_id"].as_str().unwrap().to_owned(),
         withheld: Vec::new(),
-    });
+    }));
     assert_eq!(status, 403);
     // `title` and `detail` are for people and may be reworded; everything else is the contract.
     let members = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
@@ -1186,7 +1179,7 @@ fn what_the_gateway_writes_for_hashes_and_references_matches_the_schema() {
     assert!(common_def("sha256").is_valid(&to_json(&hash)));
     let reference = example_covenant().reference();
     assert!(common_def("covenant-ref").is_valid(&json!(reference.to_string())));
-    let now = gateway::disclosure::audit_time(Utc::now());
+    let now = gateway::timefmt::audit_time(Utc::now());
     assert!(common_def("timestamp").is_valid(&json!(now)));
 }
 

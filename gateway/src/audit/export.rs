@@ -14,10 +14,10 @@ use serde::Serialize;
 use crate::audit::record::{AuditRecord, Outcome};
 use crate::audit::review::{record_read, Reader, ReviewError, ReviewFilter, Scope};
 use crate::audit::verify_sources::checkpoint_line;
-use crate::disclosure::audit_time;
 use crate::state::AppState;
 use crate::store::review::AuditSelect;
 use crate::store::{Store, StoreError};
+use crate::timefmt::audit_time;
 
 /// Records read from the store per chunk of the export.
 pub const EXPORT_PAGE: i64 = 1000;

@@ -450,7 +450,7 @@ mod tests {
         }
         drop(log);
         task.await.expect("writer stops");
-        let text = metrics.render();
+        let text = metrics.render(&[]);
         assert!(
             text.contains("poortwachter_audit_records_total 3\n"),
             "{text}"

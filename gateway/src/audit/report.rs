@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::audit::record::{AuditKind, AuditRecord, Outcome};
 use crate::audit::review::{record_read, Reader, ReviewError, Scope};
-use crate::disclosure::audit_time;
 use crate::state::AppState;
 use crate::store::review::AuditSelect;
+use crate::timefmt::audit_time;
 
 /// Records read from the store per round trip while building a report.
 const PAGE: i64 = 500;

@@ -13,10 +13,10 @@ use serde::Serialize;
 use crate::audit::record::{AuditEntry, AuditKind, AuditRecord, Outcome};
 use crate::auth::{HumanClaims, Role};
 use crate::crypto::{time_ordered_id, Pseudonymizer};
-use crate::disclosure::audit_time;
 use crate::state::AppState;
 use crate::store::review::AuditSelect;
 use crate::store::StoreError;
+use crate::timefmt::audit_time;
 
 /// Records per page unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: i64 = 100;

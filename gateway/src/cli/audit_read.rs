@@ -82,7 +82,7 @@ fn console_reader() -> Reader {
 /// Start the gateway state (database, secrets, audit writer) from a configuration file.
 async fn open(config: &Path) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
     let config = Config::load(config)?;
-    Ok(AppState::build(config).await?)
+    Ok(crate::boot::build(config).await?)
 }
 
 /// Let the audit writer finish: drop the last handle, then wait for it.

@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config::Config;
-use crate::state::AppState;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -63,12 +62,12 @@ pub async fn start(
     )?;
     let tls = crate::server::TlsHolder::new(tls);
     crate::server::reload_on_sighup(tls.clone(), config.tls.clone());
-    let (state, writer) = AppState::build(config).await?;
+    let (state, writer) = crate::boot::build(config).await?;
     let server = crate::server::start(state.clone(), tls)
         .await
         .context("cannot listen")?;
-    crate::covenant_sync::spawn(state.clone(), server.shutdown_signal());
-    crate::retention::spawn(state, server.shutdown_signal());
+    crate::ops::covenants::sync::spawn(state.clone(), server.shutdown_signal());
+    crate::ops::retention::spawn(state, server.shutdown_signal());
     Ok((server, writer))
 }
 

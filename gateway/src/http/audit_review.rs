@@ -17,21 +17,22 @@ use crate::audit::export::{self, ExportFormat};
 use crate::audit::report::{self, Lang};
 use crate::audit::review::{self, PageRequest, Params, Reader, ReviewError, ReviewFilter};
 use crate::auth::HumanClaims;
-use crate::http::problem::ApiError;
+use crate::http::problem::{bearer, ApiError};
+use crate::ops::error::OpError;
 use crate::state::AppState;
 
 impl From<ReviewError> for ApiError {
     fn from(e: ReviewError) -> ApiError {
         match e {
-            ReviewError::Forbidden => ApiError::Forbidden,
+            ReviewError::Forbidden => ApiError::Op(OpError::Forbidden),
             ReviewError::UnknownParameter { .. } | ReviewError::InvalidParameter { .. } => {
-                ApiError::Malformed(e.to_string())
+                ApiError::malformed(e.to_string())
             }
-            ReviewError::InvalidBsn => ApiError::InvalidBsn,
-            ReviewError::AuditUnavailable => ApiError::AuditUnavailable,
+            ReviewError::InvalidBsn => ApiError::Op(OpError::InvalidBsn),
+            ReviewError::AuditUnavailable => ApiError::Op(OpError::AuditUnavailable),
             ReviewError::Store(e) => {
                 tracing::error!(error = %e, "the audit log cannot be read");
-                ApiError::Unavailable
+                ApiError::Op(OpError::Unavailable)
             }
         }
     }
@@ -50,13 +51,13 @@ type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 fn pairs(query: RawQuery) -> Result<Vec<(String, String)>, ApiError> {
     query
         .map(|Query(p)| p)
-        .map_err(|_| ApiError::Malformed("the query string is not well-formed".into()))
+        .map_err(|_| ApiError::malformed("the query string is not well-formed"))
 }
 
 /// Verify the bearer token and apply the access rule; a person with a valid token but without
 /// the role leaves a refused meta-audit record.
 async fn reader(state: &AppState, headers: &HeaderMap, what: &str) -> Result<Reader, ApiError> {
-    let claims: HumanClaims = state.humans.verify_headers(headers)?;
+    let claims: HumanClaims = bearer(&state.humans, headers)?;
     match Reader::officer(&claims) {
         Ok(r) => Ok(r),
         Err(_) => Err(review::refuse(state, &claims, what).await.into()),
@@ -99,8 +100,8 @@ fn wants_html(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiErro
     match format {
         Some("html") => Ok(true),
         Some("json") => Ok(false),
-        Some(_) => Err(ApiError::Malformed(
-            "query parameter `format`: json or html".into(),
+        Some(_) => Err(ApiError::malformed(
+            "query parameter `format`: json or html",
         )),
         None => {
             let accept = headers
@@ -123,14 +124,15 @@ async fn subject_report(
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "subject-report").await?;
-    let bsn: Bsn = bsn.parse().map_err(|_| ApiError::InvalidBsn)?;
+    let bsn: Bsn = bsn.parse().map_err(|_| ApiError::Op(OpError::InvalidBsn))?;
     let pairs = pairs(query)?;
     let params = Params::parse(&pairs, &["format", "lang"])?;
     let html = wants_html(params.get("format"), &headers)?;
     let lang = match params.get("lang") {
         None => Lang::default(),
-        Some(l) => Lang::parse(l)
-            .ok_or_else(|| ApiError::Malformed("query parameter `lang`: nl or en".into()))?,
+        Some(l) => {
+            Lang::parse(l).ok_or_else(|| ApiError::malformed("query parameter `lang`: nl or en"))?
+        }
     };
     let report = report::build(&state, &reader, &bsn).await?;
     if !html {
@@ -162,7 +164,7 @@ async fn export_log(
     let format = match params.get("format") {
         None => ExportFormat::Jsonl,
         Some(f) => ExportFormat::parse(f)
-            .ok_or_else(|| ApiError::Malformed("query parameter `format`: csv or jsonl".into()))?,
+            .ok_or_else(|| ApiError::malformed("query parameter `format`: csv or jsonl"))?,
     };
     let filter = ReviewFilter::from_params(&params)?;
     let export = export::begin(&state, &reader, &filter, format).await?;

@@ -16,7 +16,8 @@ use crate::audit::review::{self, Reader, Scope};
 use crate::audit::verify::{Head, VerifyOptions};
 use crate::audit::verify_sources::SourceError;
 use crate::auth::Role;
-use crate::http::problem::ApiError;
+use crate::http::problem::{bearer, ApiError};
+use crate::ops::error::OpError;
 use crate::state::AppState;
 
 /// The routes, merged into the v1 router.
@@ -42,7 +43,7 @@ async fn verify(
     headers: HeaderMap,
     query: Result<Query<VerifyQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let claims = state.humans.verify_headers(&headers)?;
+    let claims = bearer(&state.humans, &headers)?;
     let reader = Reader {
         org: Some(claims.org.clone()),
         person: claims.sub.clone(),
@@ -51,15 +52,14 @@ async fn verify(
     if !(claims.has(Role::PrivacyOfficer) || claims.has(Role::Operator)) {
         return Err(review::refuse(&state, &claims, "audit-verify").await.into());
     }
-    let Query(q) = query.map_err(|_| {
-        ApiError::Malformed("query: only allow_pruned and expect_head are allowed".into())
-    })?;
+    let Query(q) = query
+        .map_err(|_| ApiError::malformed("query: only allow_pruned and expect_head are allowed"))?;
     let expect_head = q
         .expect_head
         .as_deref()
         .map(str::parse::<Head>)
         .transpose()
-        .map_err(|e| ApiError::Malformed(format!("query `expect_head`: {e}")))?;
+        .map_err(|e| ApiError::malformed(format!("query `expect_head`: {e}")))?;
     review::record_read(&state, &reader, "audit-verify", None, Outcome::Permit).await?;
     let options = VerifyOptions {
         allow_pruned_prefix: q.allow_pruned || state.config.audit.retention_days.prunes(),
@@ -73,9 +73,9 @@ async fn verify(
         .map_err(|e| match e {
             SourceError::Store(e) => {
                 tracing::error!(error = %e, "the audit log cannot be read for verification");
-                ApiError::Unavailable
+                ApiError::Op(OpError::Unavailable)
             }
-            SourceError::Io(_) | SourceError::Task => ApiError::Internal,
+            SourceError::Io(_) | SourceError::Task => ApiError::Op(OpError::Internal),
         })?;
     if let Some(p) = &report.problem {
         tracing::error!(

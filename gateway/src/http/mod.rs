@@ -16,6 +16,8 @@ use axum::{Extension, Json, Router};
 use policy::Oin;
 use serde::de::DeserializeOwned;
 
+use crate::metrics::Gauge;
+use crate::ops::error::OpError;
 use crate::state::AppState;
 use problem::ApiError;
 
@@ -56,7 +58,7 @@ fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::Malformed("the request body could not be read".into())
+            ApiError::malformed("the request body could not be read")
         }
     })?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
@@ -65,7 +67,7 @@ fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
         let inner = e.into_inner();
         if path.starts_with("subject.bsn") || path == "subject" && inner.to_string().contains("BSN")
         {
-            return ApiError::InvalidBsn;
+            return ApiError::Op(OpError::InvalidBsn);
         }
         // serde_json's message may quote the input; keep only its category and location.
         let what = match inner.classify() {
@@ -83,7 +85,7 @@ fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
                 }
             }
         };
-        ApiError::Malformed(format!("request body at `{path}` {what}"))
+        ApiError::malformed(format!("request body at `{path}` {what}"))
     })
 }
 
@@ -94,7 +96,7 @@ async fn disclosures(
 ) -> Result<Response, ApiError> {
     let requester = peer.organisation(&state)?;
     let request = parse_json(body)?;
-    let response = crate::disclosure::disclose(
+    let response = crate::ops::disclose::disclose(
         &state,
         requester,
         request,
@@ -112,7 +114,7 @@ async fn put_handover(
 ) -> Result<Response, ApiError> {
     let source = peer.organisation(&state)?;
     let body = parse_json(body)?;
-    let stored = crate::handover::put(
+    let stored = crate::ops::handover::put(
         &state,
         source,
         &purpose,
@@ -144,11 +146,11 @@ async fn register_consent(
     let token = if is_json {
         parse_json::<TokenBody>(body)?.token
     } else {
-        let bytes = body.map_err(|_| ApiError::Malformed("unreadable body".into()))?;
+        let bytes = body.map_err(|_| ApiError::malformed("unreadable body"))?;
         String::from_utf8(bytes.to_vec())
-            .map_err(|_| ApiError::Malformed("the token is not UTF-8 text".into()))?
+            .map_err(|_| ApiError::malformed("the token is not UTF-8 text"))?
     };
-    let registered = crate::consent::register(
+    let registered = crate::ops::consent::register(
         &state,
         issuer,
         &token,
@@ -165,7 +167,8 @@ async fn revoke_consent(
 ) -> Result<Response, ApiError> {
     let issuer = peer.organisation(&state)?;
     let revoked =
-        crate::consent::revoke(&state, issuer, &id, crate::telemetry::current_trace_ids()).await?;
+        crate::ops::consent::revoke(&state, issuer, &id, crate::telemetry::current_trace_ids())
+            .await?;
     Ok((StatusCode::OK, Json(revoked)).into_response())
 }
 
@@ -185,36 +188,46 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text: decisions, latencies, and covenants in force with days until they expire.
+/// Prometheus text: decisions, latencies, the audit writer, and covenants in force with days
+/// until they expire (all rendered by `metrics`).
 async fn metrics(State(state): State<AppState>) -> Response {
-    use std::fmt::Write as _;
-    let mut text = state.metrics.render();
+    use crate::ops::covenants::views::{days_until_expiry, expiry_warnings, DaysLeft};
     let today = chrono::Utc::now().date_naive();
-    let covenants = state.covenants();
-    text.push_str("# HELP poortwachter_covenant_days_until_expiry Days until a covenant version in force expires.\n");
-    text.push_str("# TYPE poortwachter_covenant_days_until_expiry gauge\n");
-    for entry in covenants.entries() {
-        let in_force = covenants
-            .in_force(&entry.covenant.id, today)
-            .is_some_and(|f| f.covenant.version == entry.covenant.version);
-        if in_force {
-            let days = (entry.covenant.valid_until - today).num_days();
-            let _ = writeln!(
-                text,
-                "poortwachter_covenant_days_until_expiry{{covenant=\"{}\",version=\"{}\"}} {days}",
-                entry.covenant.id, entry.covenant.version
-            );
-        }
-    }
-    text.push_str(&crate::covenant_admin::metrics_text(
-        &state,
-        chrono::Utc::now(),
-    ));
+    let samples = |list: Vec<DaysLeft>| {
+        list.into_iter()
+            .map(|d| {
+                let labels = vec![
+                    ("covenant", d.covenant.to_string()),
+                    ("version", d.version.to_string()),
+                ];
+                (labels, d.days)
+            })
+            .collect()
+    };
+    let (window, warned) = expiry_warnings(&state, today);
+    let gauges = [
+        Gauge {
+            name: "poortwachter_covenant_days_until_expiry",
+            help: "Days until a covenant version in force expires.",
+            samples: samples(days_until_expiry(&state.covenants(), today)),
+        },
+        Gauge {
+            name: "poortwachter_covenant_expiry_warning_days",
+            help: "Covenants in force that end within this many days are warned about.",
+            samples: vec![(Vec::new(), i64::from(window))],
+        },
+        Gauge {
+            name: "poortwachter_covenant_expiring",
+            help: "Days until the version in force of a covenant ends, for covenants ending within the warning window.",
+            samples: samples(warned),
+        },
+    ];
+    let text = state.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound
+    OpError::NotFound.into()
 }
 
 async fn method_not_allowed() -> ApiError {

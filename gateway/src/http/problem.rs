@@ -1,98 +1,126 @@
 //! RFC 9457 problem details: the one place where errors become HTTP statuses and stable `reason`
-//! strings. Details name fields and rules, never values or BSNs.
+//! strings. Use-cases return `ops::error::OpError`; this module adds the few failures only HTTP
+//! knows (certificates, bodies, methods, time-outs, rates). Details name fields and rules, never
+//! values or BSNs.
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use policy::{RefusalReason, Withheld};
+use policy::Withheld;
 use serde::Serialize;
 
-/// A field a handover could not store, and why.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldProblem {
-    pub field: String,
-    pub problem: String,
-}
+use crate::auth::{AuthError, HumanClaims, HumanVerifier};
+use crate::ops::error::{FieldProblem, OpError};
 
 /// The `reason` of a problem response, attached as a response extension for spans and metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct Reason(pub &'static str);
 
-/// Every way a request can fail.
+/// Every way a request can fail: a use-case's error, or one the HTTP layer finds itself.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error(transparent)]
+    Op(#[from] OpError),
     #[error("a client certificate is required for this endpoint")]
     NoClientCertificate,
     #[error("the organisation in the client certificate is not known to this gateway")]
     UnknownOrganisation,
-    #[error("the subject's BSN is not 9 digits passing the 11-check")]
-    InvalidBsn,
-    #[error("{0}")]
-    Malformed(String),
     #[error("the request body is larger than this gateway accepts (limits.max_body_bytes)")]
     PayloadTooLarge,
-    #[error("{}", refusal_text(*.reason))]
-    Refused {
-        reason: RefusalReason,
-        disclosure_id: String,
-        withheld: Vec<Withheld>,
-    },
-    #[error("the consent token is not acceptable: {0}")]
-    InvalidConsentToken(String),
-    #[error("only the issuer of a consent may register or revoke it")]
-    NotConsentIssuer,
-    #[error("a consent with this id is already registered")]
-    DuplicateConsent,
-    #[error("the consent has already been revoked")]
-    AlreadyRevoked,
-    #[error("the handover record was not stored: {count} field(s) are not acceptable", count = .fields.len())]
-    HandoverFields {
-        reason: &'static str,
-        fields: Vec<FieldProblem>,
-    },
-    #[error("{detail}")]
-    HandoverRefused {
-        reason: &'static str,
-        detail: String,
-    },
-    #[error("no such resource")]
-    NotFound,
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
-    #[error("the audit log cannot be written; nothing was released")]
-    AuditUnavailable,
-    #[error("a dependency of the gateway is unavailable; nothing was released")]
-    Unavailable,
-    #[error("a bearer token is required")]
-    Unauthorized,
-    #[error("this role may not do this")]
-    Forbidden,
     #[error("the request took too long")]
     Timeout,
     #[error("your organisation is over its request rate; try again shortly")]
     RateLimited,
-    #[error("internal error")]
-    Internal,
 }
 
-/// What a refusal means, in words a caller's operator understands.
-fn refusal_text(reason: RefusalReason) -> &'static str {
-    match reason {
-        RefusalReason::NoActiveCovenant => {
-            "no covenant in force on this gateway includes your organisation"
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Op(e.into())
+    }
+}
+
+impl ApiError {
+    /// A malformed request, with a detail that names the place, never the value.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        ApiError::Op(OpError::Malformed(detail.into()))
+    }
+
+    /// HTTP status, stable reason, and a short title.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Op(op) => {
+                let (status, title) = op_status(op);
+                (status, op.reason(), title)
+            }
+            ApiError::NoClientCertificate => (
+                StatusCode::UNAUTHORIZED,
+                "no-client-certificate",
+                "Client certificate required",
+            ),
+            ApiError::UnknownOrganisation => (
+                StatusCode::FORBIDDEN,
+                "unknown-organisation",
+                "Unknown organisation",
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Timeout"),
+            ApiError::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
         }
-        RefusalReason::PurposeNotGranted => {
-            "no covenant in force grants your organisation data for this purpose"
+    }
+
+    /// The stable `reason` string.
+    pub fn reason(&self) -> &'static str {
+        self.parts().1
+    }
+}
+
+/// The status and title of each use-case error.
+fn op_status(op: &OpError) -> (StatusCode, &'static str) {
+    use OpError::*;
+    match op {
+        InvalidBsn => (StatusCode::BAD_REQUEST, "Invalid BSN"),
+        Malformed(_) => (StatusCode::BAD_REQUEST, "Malformed request"),
+        Refused { .. } => (StatusCode::FORBIDDEN, "Disclosure refused"),
+        InvalidConsentToken(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid consent token"),
+        NotConsentIssuer => (StatusCode::FORBIDDEN, "Not the consent issuer"),
+        DuplicateConsent => (StatusCode::CONFLICT, "Consent already registered"),
+        AlreadyRevoked => (StatusCode::CONFLICT, "Consent already revoked"),
+        HandoverFields { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Handover record not stored",
+        ),
+        HandoverRefused { .. } => (StatusCode::FORBIDDEN, "Handover record not stored"),
+        Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
+        InvalidCovenant(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid covenant document",
+        ),
+        VersionConflict(_) => (StatusCode::CONFLICT, "Version conflict"),
+        Terminated => (StatusCode::CONFLICT, "Covenant terminated"),
+        InvalidTransition(_) => (StatusCode::CONFLICT, "Invalid transition"),
+        SignatureMalformed => (StatusCode::BAD_REQUEST, "Malformed signature"),
+        SignatureInvalid(_) | NotAParty(_) | UnknownKey(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Signature refused")
         }
-        RefusalReason::ConsentRequired => {
-            "this purpose needs the client's consent, and no valid consent covers this request"
-        }
-        RefusalReason::ConsentRevoked => "the client's consent for this purpose has been revoked",
-        RefusalReason::ConsentExpired => {
-            "the client's consent for this purpose is not valid at this time (expired or not yet valid)"
-        }
-        RefusalReason::FieldNotGranted => {
-            "none of the requested fields may be released to you; `withheld` says why per field"
-        }
+        NotFound => (StatusCode::NOT_FOUND, "Not found"),
+        AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "Audit log unavailable"),
+        Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+        Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }
 }
 
@@ -110,119 +138,43 @@ struct ProblemBody<'a> {
     withheld: Option<&'a [Withheld]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<&'a [FieldProblem]>,
+    /// Where a covenant document is invalid, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<Vec<ProblemItem>>,
 }
 
-impl ApiError {
-    /// HTTP status, stable reason, and a short title.
-    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
-        use ApiError::*;
-        match self {
-            NoClientCertificate => (
-                StatusCode::UNAUTHORIZED,
-                "no-client-certificate",
-                "Client certificate required",
-            ),
-            UnknownOrganisation => (
-                StatusCode::FORBIDDEN,
-                "unknown-organisation",
-                "Unknown organisation",
-            ),
-            InvalidBsn => (StatusCode::BAD_REQUEST, "invalid-bsn", "Invalid BSN"),
-            Malformed(_) => (
-                StatusCode::BAD_REQUEST,
-                "malformed-request",
-                "Malformed request",
-            ),
-            PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload too large",
-            ),
-            Refused { reason, .. } => {
-                (StatusCode::FORBIDDEN, reason.as_str(), "Disclosure refused")
-            }
-            InvalidConsentToken(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-consent-token",
-                "Invalid consent token",
-            ),
-            NotConsentIssuer => (
-                StatusCode::FORBIDDEN,
-                "not-consent-issuer",
-                "Not the consent issuer",
-            ),
-            DuplicateConsent => (
-                StatusCode::CONFLICT,
-                "duplicate-consent",
-                "Consent already registered",
-            ),
-            AlreadyRevoked => (
-                StatusCode::CONFLICT,
-                "consent-revoked",
-                "Consent already revoked",
-            ),
-            HandoverFields { reason, .. } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                reason,
-                "Handover record not stored",
-            ),
-            HandoverRefused { reason, .. } => {
-                (StatusCode::FORBIDDEN, reason, "Handover record not stored")
-            }
-            NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-            ),
-            AuditUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit-unavailable",
-                "Audit log unavailable",
-            ),
-            Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable",
-            ),
-            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
-            Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Timeout"),
-            RateLimited => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many requests",
-            ),
-            Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-            ),
-        }
-    }
-
-    /// The stable `reason` string.
-    pub fn reason(&self) -> &'static str {
-        self.parts().1
-    }
+#[derive(Serialize)]
+struct ProblemItem {
+    path: String,
+    message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, reason, title) = self.parts();
-        let (disclosure_id, withheld, fields) = match &self {
-            ApiError::Refused {
-                disclosure_id,
-                withheld,
+        let (mut disclosure_id, mut withheld, mut fields, mut problems) = (None, None, None, None);
+        match &self {
+            ApiError::Op(OpError::Refused {
+                disclosure_id: id,
+                withheld: w,
                 ..
-            } => (
-                Some(disclosure_id.as_str()),
-                (!withheld.is_empty()).then_some(withheld.as_slice()),
-                None,
-            ),
-            ApiError::HandoverFields { fields, .. } => (None, None, Some(fields.as_slice())),
-            _ => (None, None, None),
-        };
+            }) => {
+                disclosure_id = Some(id.as_str());
+                withheld = (!w.is_empty()).then_some(w.as_slice());
+            }
+            ApiError::Op(OpError::HandoverFields { fields: f, .. }) => fields = Some(f.as_slice()),
+            ApiError::Op(OpError::InvalidCovenant(list)) => {
+                problems = Some(
+                    list.iter()
+                        .map(|p| ProblemItem {
+                            path: p.path.clone(),
+                            message: p.message.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            _ => {}
+        }
         let body = ProblemBody {
             type_: format!("https://poortwachter.example/problems/{reason}"),
             title,
@@ -232,6 +184,7 @@ impl IntoResponse for ApiError {
             disclosure_id,
             withheld,
             fields,
+            problems,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = (status, bytes).into_response();
@@ -242,4 +195,14 @@ impl IntoResponse for ApiError {
         resp.extensions_mut().insert(Reason(reason));
         resp
     }
+}
+
+/// The verified person behind the `Authorization: Bearer …` header.
+pub fn bearer(humans: &HumanVerifier, headers: &HeaderMap) -> Result<HumanClaims, AuthError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(AuthError::Unauthorized)?;
+    humans.verify(token.trim())
 }

@@ -4,55 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use policy::{decide, ConsentBook, ConsentRecord, Decision, DisclosureRequest, Oin, Snapshot};
+use chrono::Utc;
+use policy::{decide, ConsentBook, Decision, DisclosureRequest, Oin, Snapshot};
 use tracing::Instrument;
 
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
-use crate::crypto::time_ordered_id;
-use crate::http::problem::ApiError;
+use crate::crypto::{handover_aad, time_ordered_id};
+use crate::ops::consent::open_consents;
+use crate::ops::error::OpError;
 use crate::state::AppState;
-use crate::store::ConsentRow;
-
-/// Trace context for the audit record (OpenTelemetry ids, when a trace is active).
-#[derive(Debug, Clone, Default)]
-pub struct TraceIds {
-    pub trace_id: Option<String>,
-    pub span_id: Option<String>,
-}
-
-/// RFC 3339 with microseconds, UTC.
-pub fn audit_time(now: DateTime<Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-/// Decrypt the stored consents of one subject into policy records.
-pub fn open_consents(state: &AppState, rows: Vec<ConsentRow>) -> Result<ConsentBook, ApiError> {
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let plain = state
-            .kek
-            .open(consent_aad(&row.jti).as_bytes(), &row.sealed)
-            .map_err(|_| ApiError::Internal)?;
-        let claims = serde_json::from_slice(&plain).map_err(|_| ApiError::Internal)?;
-        records.push(ConsentRecord {
-            claims,
-            revoked: row.revoked_at.is_some(),
-        });
-    }
-    Ok(ConsentBook::new(records))
-}
-
-/// Additional authenticated data binding sealed consent claims to their row.
-pub fn consent_aad(jti: &str) -> String {
-    format!("consent\0{jti}")
-}
-
-/// Additional authenticated data binding a sealed handover record to its row.
-pub fn handover_aad(purpose: &str, pseudonym: &str, source: &str) -> String {
-    format!("handover\0{purpose}\0{pseudonym}\0{source}")
-}
+use crate::telemetry::TraceIds;
+use crate::timefmt::audit_time;
 
 fn withheld_names(d: &Decision) -> Vec<WithheldName> {
     d.withheld()
@@ -70,7 +33,7 @@ pub async fn disclose(
     requester: Oin,
     body: DisclosureRequestBody,
     trace: TraceIds,
-) -> Result<DisclosureResponse, ApiError> {
+) -> Result<DisclosureResponse, OpError> {
     let now = Utc::now();
     let covenants = state.covenants();
     let request = DisclosureRequest {
@@ -97,7 +60,7 @@ pub async fn disclose(
             .consents_for_subject(&pseudonym)
             .instrument(tracing::info_span!(parent: &decision_span, "consent_read"))
             .await
-            .map_err(|_| ApiError::Unavailable)?;
+            .map_err(|_| OpError::Unavailable)?;
         open_consents(state, rows)?
     } else {
         ConsentBook::default()
@@ -164,8 +127,8 @@ pub async fn disclose(
                 .append(entry)
                 .instrument(tracing::info_span!("audit_append"))
                 .await
-                .map_err(|_| ApiError::AuditUnavailable)?;
-            return Err(ApiError::Refused {
+                .map_err(|_| OpError::AuditUnavailable)?;
+            return Err(OpError::Refused {
                 reason: refusal.reason,
                 disclosure_id,
                 withheld: refusal.withheld,
@@ -181,7 +144,7 @@ pub async fn disclose(
         .handover(request.purpose.as_str(), &pseudonym, &source)
         .instrument(tracing::info_span!("storage_read"))
         .await
-        .map_err(|_| ApiError::Unavailable)?;
+        .map_err(|_| OpError::Unavailable)?;
     let mut released = BTreeMap::new();
     let record = match row {
         Some(row) if row.expires_at > now.timestamp() => {
@@ -189,9 +152,9 @@ pub async fn disclose(
             let plain = state
                 .kek
                 .open(aad.as_bytes(), &row.sealed)
-                .map_err(|_| ApiError::Internal)?;
+                .map_err(|_| OpError::Internal)?;
             let mut fields: BTreeMap<String, serde_json::Value> =
-                serde_json::from_slice(&plain).map_err(|_| ApiError::Internal)?;
+                serde_json::from_slice(&plain).map_err(|_| OpError::Internal)?;
             for name in &permit.released {
                 if let Some(v) = fields.remove(name.as_str()) {
                     released.insert(name.to_string(), v);
@@ -210,7 +173,7 @@ pub async fn disclose(
         .append(entry)
         .instrument(tracing::info_span!("audit_append"))
         .await
-        .map_err(|_| ApiError::AuditUnavailable)?;
+        .map_err(|_| OpError::AuditUnavailable)?;
 
     Ok(DisclosureResponse {
         disclosure_id,

@@ -8,49 +8,18 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
+use crate::config::AuditRetention;
 use crate::crypto::time_ordered_id;
-use crate::disclosure::audit_time;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::timefmt::audit_time;
 
 /// How often the sweeper runs (and it runs once at start).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-/// How long audit records are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuditRetention {
-    /// Forever (the default).
-    #[default]
-    Keep,
-    /// This many days (at least); older records go, up to the latest checkpoint before the cut.
-    Days(u32),
-}
-
-impl<'de> Deserialize<'de> for AuditRetention {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = toml::Value::deserialize(d)?;
-        match (&value, value.as_integer()) {
-            (toml::Value::String(s), _) if s == "keep" => Ok(AuditRetention::Keep),
-            (_, Some(days)) if (1..=36_500).contains(&days) => {
-                Ok(AuditRetention::Days(days as u32))
-            }
-            _ => Err(serde::de::Error::custom(
-                "give \"keep\" (the default) or a number of days from 1 to 36500",
-            )),
-        }
-    }
-}
-
-impl AuditRetention {
-    pub fn prunes(self) -> bool {
-        matches!(self, AuditRetention::Days(_))
-    }
-}
 
 /// Delete audit records older than the retention period, up to the latest checkpoint before the
 /// cut (the record at the checkpoint stays, so a signed checkpoint vouches for where the log now
@@ -161,6 +130,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     struct Section {
@@ -200,7 +170,7 @@ mod tests {
         std::fs::write(&config_path, text).unwrap();
         let config = crate::config::Config::load(&config_path).unwrap();
         assert_eq!(config.audit.retention_days, AuditRetention::Days(30));
-        let (state, _writer) = AppState::build(config).await.unwrap();
+        let (state, _writer) = crate::boot::build(config).await.unwrap();
         let now = Utc::now();
         // 12 records 40 days old, then 8 from today: checkpoints land every 5 records.
         for i in 0..20 {
@@ -261,7 +231,7 @@ mod tests {
         let paths = crate::demo::DemoPaths::in_repo(&root, dir.path());
         let config_path = crate::demo::write_config(&paths, "127.0.0.1:0").unwrap();
         let config = crate::config::Config::load(&config_path).unwrap();
-        let (state, _writer) = AppState::build(config).await.unwrap();
+        let (state, _writer) = crate::boot::build(config).await.unwrap();
         let now = Utc::now();
         for (subject, expires_at) in [("old", now.timestamp() - 1), ("new", now.timestamp() + 60)] {
             let sealed = state.kek.seal(b"aad", b"{}").unwrap();

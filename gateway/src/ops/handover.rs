@@ -7,10 +7,13 @@ use policy::{Bsn, FieldName, Oin, Purpose};
 
 use crate::api::{HandoverBody, HandoverStored};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
-use crate::disclosure::{audit_time, handover_aad, open_consents, TraceIds};
-use crate::http::problem::{ApiError, FieldProblem};
+use crate::crypto::handover_aad;
+use crate::ops::consent::open_consents;
+use crate::ops::error::{FieldProblem, OpError};
 use crate::state::AppState;
 use crate::store::HandoverRow;
+use crate::telemetry::TraceIds;
+use crate::timefmt::{api_time, audit_time};
 
 /// Store a handover record for (`purpose`, `bsn`) from `source`.
 pub async fn put(
@@ -20,15 +23,13 @@ pub async fn put(
     bsn: &str,
     body: HandoverBody,
     trace: TraceIds,
-) -> Result<HandoverStored, ApiError> {
-    let bsn: Bsn = bsn.parse().map_err(|_| ApiError::InvalidBsn)?;
+) -> Result<HandoverStored, OpError> {
+    let bsn: Bsn = bsn.parse().map_err(|_| OpError::InvalidBsn)?;
     let purpose: Purpose = purpose
         .parse()
-        .map_err(|e: policy::IdError| ApiError::Malformed(format!("purpose: {e}")))?;
+        .map_err(|e: policy::IdError| OpError::Malformed(format!("purpose: {e}")))?;
     if body.fields.is_empty() {
-        return Err(ApiError::Malformed(
-            "fields: give at least one field".into(),
-        ));
+        return Err(OpError::Malformed("fields: give at least one field".into()));
     }
     let now = Utc::now();
     let covenants = state.covenants();
@@ -36,7 +37,7 @@ pub async fn put(
         .grants_from_source(&source, &purpose, now.date_naive())
         .next()
     else {
-        return Err(ApiError::HandoverRefused {
+        return Err(OpError::HandoverRefused {
             reason: "not-a-source",
             detail: format!(
                 "no covenant in force lets this organisation hand over data for purpose `{purpose}`"
@@ -75,7 +76,7 @@ pub async fn put(
         }
     }
     if !problems.is_empty() {
-        return Err(ApiError::HandoverFields {
+        return Err(OpError::HandoverFields {
             reason: worst,
             fields: problems,
         });
@@ -88,7 +89,7 @@ pub async fn put(
             .store
             .consents_for_subject(&pseudonym)
             .await
-            .map_err(|_| ApiError::Unavailable)?;
+            .map_err(|_| OpError::Unavailable)?;
         let book = open_consents(state, rows)?;
         let held_under = book
             .for_subject(&bsn)
@@ -105,7 +106,7 @@ pub async fn put(
         match held_under {
             Some(jti) => Some(jti),
             None => {
-                return Err(ApiError::HandoverRefused {
+                return Err(OpError::HandoverRefused {
                     reason: "consent-required",
                     detail: format!(
                         "purpose `{purpose}` needs the client's consent: register it before storing data"
@@ -117,12 +118,12 @@ pub async fn put(
         None
     };
 
-    let plaintext = serde_json::to_vec(&body.fields).map_err(|_| ApiError::Internal)?;
+    let plaintext = serde_json::to_vec(&body.fields).map_err(|_| OpError::Internal)?;
     let aad = handover_aad(purpose.as_str(), &pseudonym, source.as_str());
     let sealed = state
         .kek
         .seal(aad.as_bytes(), &plaintext)
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|_| OpError::Internal)?;
     let expires_at = now + chrono::Duration::days(i64::from(grant.retention_days));
     let row = HandoverRow {
         purpose: purpose.to_string(),
@@ -138,7 +139,7 @@ pub async fn put(
         .store
         .put_handover(&row)
         .await
-        .map_err(|_| ApiError::Unavailable)?;
+        .map_err(|_| OpError::Unavailable)?;
 
     let fields: Vec<String> = body.fields.keys().cloned().collect();
     state
@@ -161,13 +162,13 @@ pub async fn put(
             ..Default::default()
         })
         .await
-        .map_err(|_| ApiError::AuditUnavailable)?;
+        .map_err(|_| OpError::AuditUnavailable)?;
 
     Ok(HandoverStored {
         purpose: purpose.to_string(),
         fields,
         covenant: entry.reference.to_string(),
         consent: consent_jti,
-        expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        expires_at: api_time(expires_at),
     })
 }

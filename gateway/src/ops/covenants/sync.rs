@@ -24,7 +24,7 @@ pub async fn sync_once(state: &AppState) -> Result<bool, StoreError> {
     if state.store.covenant_generation().await? == state.covenant_generation() {
         return Ok(false);
     }
-    crate::covenant_admin::refresh(state).await?;
+    super::snapshot::refresh(state).await?;
     Ok(true)
 }
 

@@ -1,0 +1,170 @@
+//! The one error of the use-cases: every way an act can be refused or fail, each with its stable
+//! `reason` (DESIGN.md §3). No HTTP here: `http::problem` alone maps these to statuses and
+//! problem details. Messages name fields and rules, never a value or a BSN.
+
+use policy::{CovenantProblem, Oin, RefusalReason, Withheld};
+use serde::Serialize;
+
+/// A field a handover could not store, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
+
+/// Why a use-case refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("the subject's BSN is not 9 digits passing the 11-check")]
+    InvalidBsn,
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{}", refusal_text(*.reason))]
+    Refused {
+        reason: RefusalReason,
+        disclosure_id: String,
+        withheld: Vec<Withheld>,
+    },
+    #[error("the consent token is not acceptable: {0}")]
+    InvalidConsentToken(String),
+    #[error("only the issuer of a consent may register or revoke it")]
+    NotConsentIssuer,
+    #[error("a consent with this id is already registered")]
+    DuplicateConsent,
+    #[error("the consent has already been revoked")]
+    AlreadyRevoked,
+    #[error("the handover record was not stored: {count} field(s) are not acceptable", count = .fields.len())]
+    HandoverFields {
+        reason: &'static str,
+        fields: Vec<FieldProblem>,
+    },
+    #[error("{detail}")]
+    HandoverRefused {
+        reason: &'static str,
+        detail: String,
+    },
+    #[error("a bearer token is required")]
+    Unauthorized,
+    #[error("this role may not do this")]
+    Forbidden,
+    #[error("the covenant document is not valid: {}", summary(.0))]
+    InvalidCovenant(Vec<CovenantProblem>),
+    #[error("{0}")]
+    VersionConflict(String),
+    #[error("the covenant is terminated; termination is final")]
+    Terminated,
+    #[error("{0}")]
+    InvalidTransition(&'static str),
+    #[error(
+        "the signature is not a detached compact JWS (header..signature) of a covenant signature"
+    )]
+    SignatureMalformed,
+    #[error("{0}")]
+    SignatureInvalid(String),
+    #[error("{0} is not a party to this covenant version")]
+    NotAParty(Oin),
+    #[error("key `{0}` is not a registered covenant key of the signing party")]
+    UnknownKey(String),
+    #[error("no such resource")]
+    NotFound,
+    #[error("the audit log cannot be written; nothing was released or changed")]
+    AuditUnavailable,
+    #[error("a dependency of the gateway is unavailable; nothing was released or changed")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl OpError {
+    /// The stable `reason` string (also written to the audit record of a refused act).
+    pub fn reason(&self) -> &'static str {
+        use OpError::*;
+        match self {
+            InvalidBsn => "invalid-bsn",
+            Malformed(_) => "malformed-request",
+            Refused { reason, .. } => reason.as_str(),
+            InvalidConsentToken(_) => "invalid-consent-token",
+            NotConsentIssuer => "not-consent-issuer",
+            DuplicateConsent => "duplicate-consent",
+            AlreadyRevoked => "consent-revoked",
+            HandoverFields { reason, .. } | HandoverRefused { reason, .. } => reason,
+            Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
+            InvalidCovenant(_) => "invalid-covenant",
+            VersionConflict(_) => "version-conflict",
+            Terminated => "covenant-terminated",
+            InvalidTransition(_) => "invalid-transition",
+            SignatureMalformed => "signature-malformed",
+            SignatureInvalid(_) => "signature-invalid",
+            NotAParty(_) => "not-a-party",
+            UnknownKey(_) => "unknown-key",
+            NotFound => "not-found",
+            AuditUnavailable => "audit-unavailable",
+            Unavailable => "unavailable",
+            Internal => "internal",
+        }
+    }
+}
+
+/// What a refusal means, in words a caller's operator understands.
+fn refusal_text(reason: RefusalReason) -> &'static str {
+    match reason {
+        RefusalReason::NoActiveCovenant => {
+            "no covenant in force on this gateway includes your organisation"
+        }
+        RefusalReason::PurposeNotGranted => {
+            "no covenant in force grants your organisation data for this purpose"
+        }
+        RefusalReason::ConsentRequired => {
+            "this purpose needs the client's consent, and no valid consent covers this request"
+        }
+        RefusalReason::ConsentRevoked => "the client's consent for this purpose has been revoked",
+        RefusalReason::ConsentExpired => {
+            "the client's consent for this purpose is not valid at this time (expired or not yet valid)"
+        }
+        RefusalReason::FieldNotGranted => {
+            "none of the requested fields may be released to you; `withheld` says why per field"
+        }
+    }
+}
+
+fn summary(problems: &[CovenantProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<crate::covenant_sig::SignatureError> for OpError {
+    fn from(e: crate::covenant_sig::SignatureError) -> Self {
+        use crate::covenant_sig::SignatureError;
+        match e {
+            SignatureError::Malformed => OpError::SignatureMalformed,
+            SignatureError::OtherCovenant(other) => OpError::SignatureInvalid(format!(
+                "the signature is for {other}, not for this covenant version"
+            )),
+            SignatureError::NotAParty(oin) => OpError::NotAParty(oin),
+            SignatureError::UnknownKey(kid) => OpError::UnknownKey(kid),
+            SignatureError::BadSignature | SignatureError::Signing(_) => OpError::SignatureInvalid(
+                "the signature does not verify over this covenant version's canonical hash".into(),
+            ),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OpError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store");
+        OpError::Unavailable
+    }
+}
+
+impl From<crate::auth::AuthError> for OpError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        match e {
+            crate::auth::AuthError::Unauthorized => OpError::Unauthorized,
+            crate::auth::AuthError::Forbidden => OpError::Forbidden,
+        }
+    }
+}
