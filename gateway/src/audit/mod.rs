@@ -4,6 +4,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod entry;
 pub mod export;
 pub mod record;
 pub mod report;
