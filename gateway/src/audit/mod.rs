@@ -20,8 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
-use crate::store::checkpoints::CheckpointSign;
-use crate::store::{Store, StoreError};
+use crate::store::{CheckpointSign, Store, StoreError};
 use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
 use record::{AuditEntry, GENESIS};
 use verify::{Head, VerifyOptions, VerifyReport};

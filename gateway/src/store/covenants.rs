@@ -1,58 +1,10 @@
 //! Storage of covenant versions and party signatures, behind the backend-neutral `Store`.
 //! Stores documents and signatures as given; it never decides whether a signature counts.
 
-use policy::{AdminState, CovenantId, Oin, Sha256Hash};
+use policy::{AdminState, CovenantId};
 
+pub use super::rows::{CovenantSignatureRow, CovenantVersionRow};
 use super::{Store, StoreError};
-
-/// One stored covenant version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CovenantVersionRow {
-    pub covenant_id: CovenantId,
-    pub version: u32,
-    /// Canonical JSON of the covenant version.
-    pub document: String,
-    /// SHA-256 of `document`, as computed when it was stored.
-    pub hash: Sha256Hash,
-    pub admin: AdminState,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds of the last change of `admin`.
-    pub updated_at: i64,
-}
-
-/// One party's stored signature over one covenant version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CovenantSignatureRow {
-    pub covenant_id: CovenantId,
-    pub version: u32,
-    pub party: Oin,
-    /// Detached compact JWS.
-    pub jws: String,
-    /// Unix seconds.
-    pub signed_at: i64,
-}
-
-/// The text form of an administrative state in the database.
-pub(crate) fn admin_text(a: AdminState) -> &'static str {
-    match a {
-        AdminState::Open => "open",
-        AdminState::Suspended => "suspended",
-        AdminState::Terminated => "terminated",
-    }
-}
-
-/// Parse [`admin_text`] back.
-pub(crate) fn parse_admin(s: &str) -> Result<AdminState, StoreError> {
-    match s {
-        "open" => Ok(AdminState::Open),
-        "suspended" => Ok(AdminState::Suspended),
-        "terminated" => Ok(AdminState::Terminated),
-        other => Err(StoreError::Corrupt(format!(
-            "covenant admin state `{other}`"
-        ))),
-    }
-}
 
 impl Store {
     /// Every stored version (of one covenant when `id` is given), ordered by id and version.

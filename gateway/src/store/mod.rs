@@ -1,7 +1,7 @@
-//! Storage behind one interface: consents, encrypted handover records and the audit log.
-//! Handlers never see SQL; each backend keeps its own dialect (SQLite embedded by default,
-//! PostgreSQL for several instances on one database). Rows hold pseudonyms and ciphertext only;
-//! this layer never sees a BSN or a field value.
+//! Storage behind one facade (`Store`): consents, encrypted handover records, covenants and the
+//! audit log. Callers never see SQL or a backend (SQLite embedded by default, PostgreSQL for
+//! several instances on one database). Rows hold pseudonyms and ciphertext only; this layer never
+//! sees a BSN or a field value.
 
 /// Call the same method on whichever backend is in use:
 /// `dispatch!(self, s => s.method(…).await)`.
@@ -14,14 +14,17 @@ macro_rules! dispatch {
     };
 }
 
-pub mod checkpoints;
+mod audit_log;
+mod chain;
 pub mod covenants;
+mod decode;
+mod error;
 pub mod postgres;
 mod postgres_checkpoints;
 mod postgres_covenants;
 mod postgres_review;
 pub mod review;
-mod rows;
+pub mod rows;
 pub mod sqlite;
 mod sqlite_checkpoints;
 mod sqlite_covenants;
@@ -30,60 +33,14 @@ pub mod sqlite_review;
 #[cfg(test)]
 mod tests;
 
+pub use chain::{ChainAppend, CheckpointSign};
+pub use error::StoreError;
+pub use review::AuditSelect;
+pub use rows::{
+    AuditRow, CheckpointRow, ConsentRow, CovenantSignatureRow, CovenantVersionRow, HandoverRow,
+};
+
 use crate::audit::record::AuditRecord;
-use crate::crypto::Sealed;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("a record with this key already exists")]
-    Duplicate,
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// From the direct SQLite reads (`sqlite_direct`).
-    #[error("database error: {0}")]
-    Direct(#[from] rusqlite::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("unsupported database url (use sqlite://… or postgres://…)")]
-    UnsupportedUrl,
-    #[error("an in-memory SQLite database cannot hold the gateway's data: name a file (sqlite://path/to/poortwachter.db)")]
-    InMemory,
-    #[error("the database was opened read-only")]
-    ReadOnly,
-    #[error("cannot start the audit writer thread: {0}")]
-    Thread(String),
-}
-
-/// A registered consent as stored (claims sealed).
-#[derive(Debug, Clone)]
-pub struct ConsentRow {
-    pub jti: String,
-    pub issuer_oin: String,
-    pub subject_pseudonym: String,
-    pub purpose: String,
-    pub covenant_id: String,
-    pub not_before: i64,
-    pub expires_at: i64,
-    pub registered_at: i64,
-    pub revoked_at: Option<i64>,
-    pub sealed: Sealed,
-}
-
-/// An encrypted handover record.
-#[derive(Debug, Clone)]
-pub struct HandoverRow {
-    pub purpose: String,
-    pub subject_pseudonym: String,
-    pub source_oin: String,
-    pub covenant_id: String,
-    /// The consent the record is held under; destroyed with it on revocation.
-    pub consent_jti: Option<String>,
-    pub stored_at: i64,
-    pub expires_at: i64,
-    pub sealed: Sealed,
-}
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +77,19 @@ impl Store {
             )),
             Backend::Postgres => Ok(Store::Postgres(
                 postgres::PgStore::open(url, max_connections).await?,
+            )),
+        }
+    }
+
+    /// Open an existing database read-only, without migrations (SQLite: the file opened
+    /// read-only; PostgreSQL: every transaction read-only).
+    pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
+        match Backend::of(url)? {
+            Backend::Sqlite => Ok(Store::Sqlite(
+                sqlite::SqliteStore::open_read_only(url).await?,
+            )),
+            Backend::Postgres => Ok(Store::Postgres(
+                postgres::PgStore::open_read_only(url).await?,
             )),
         }
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::{ConsentRow, HandoverRow, StoreError};
+use super::error::StoreError;
+use super::rows::{ConsentRow, HandoverRow};
 use crate::audit::record::AuditRecord;
 
 #[derive(Debug, Clone)]
@@ -74,7 +75,7 @@ impl PgStore {
             .bind(jti)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(super::rows::consent).transpose()
+        row.as_ref().map(super::decode::consent).transpose()
     }
 
     pub async fn consents_for_subject(
@@ -85,7 +86,7 @@ impl PgStore {
             .bind(subject_pseudonym)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(super::rows::consent).collect()
+        rows.iter().map(super::decode::consent).collect()
     }
 
     /// The conditional UPDATE takes the row lock, so of two concurrent revocations (through two
@@ -153,7 +154,7 @@ impl PgStore {
         .bind(source_oin)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(super::rows::handover).transpose()
+        row.as_ref().map(super::decode::handover).transpose()
     }
 
     pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
@@ -177,7 +178,7 @@ impl PgStore {
         let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(super::rows::head).transpose()
+        row.as_ref().map(super::decode::head).transpose()
     }
 
     pub async fn audit_records(
@@ -190,7 +191,7 @@ impl PgStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(super::rows::audit).collect()
+        rows.iter().map(super::decode::audit).collect()
     }
 
     pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {

@@ -7,9 +7,10 @@ use sqlx::Row;
 
 use policy::Sha256Hash;
 
-use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
+use super::chain::{ChainAppend, CheckpointSign};
+use super::error::StoreError;
 use super::postgres::{begin_chain_transaction, connect_options, insert_audit, PgStore};
-use super::StoreError;
+use super::rows::{AuditRow, CheckpointRow};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::{AuditEntry, AuditRecord};
 
@@ -45,7 +46,7 @@ async fn head_and_checkpoint(
     let seq: Option<i64> = row.try_get("seq")?;
     let hash: Option<String> = row.try_get("hash")?;
     let checkpointed: Option<i64> = row.try_get("checkpointed")?;
-    super::checkpoints::chain_head(seq, hash, checkpointed)
+    super::chain::chain_head(seq, hash, checkpointed)
 }
 
 impl PgStore {
@@ -114,7 +115,7 @@ impl PgStore {
         let row = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(super::rows::checkpoint).transpose()
+        row.as_ref().map(super::decode::checkpoint).transpose()
     }
 
     pub async fn audit_checkpoint_rows(
@@ -129,7 +130,7 @@ impl PgStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::rows::checkpoint).collect()
+        rows.iter().map(super::decode::checkpoint).collect()
     }
 
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
@@ -142,7 +143,7 @@ impl PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::rows::audit_row).collect()
+        rows.iter().map(super::decode::audit_row).collect()
     }
 
     pub async fn audit_count(&self) -> Result<u64, StoreError> {

@@ -3,9 +3,9 @@
 
 use policy::{AdminState, CovenantId};
 
-use super::covenants::{admin_text, CovenantSignatureRow, CovenantVersionRow};
+use super::error::StoreError;
 use super::postgres::PgStore;
-use super::StoreError;
+use super::rows::{admin_text, CovenantSignatureRow, CovenantVersionRow};
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -31,7 +31,7 @@ impl PgStore {
                     .await?
             }
         };
-        rows.iter().map(super::rows::covenant_version).collect()
+        rows.iter().map(super::decode::covenant_version).collect()
     }
 
     pub async fn covenant_signatures(
@@ -55,7 +55,7 @@ impl PgStore {
                 .fetch_all(&self.pool)
                 .await?,
             };
-        rows.iter().map(super::rows::covenant_signature).collect()
+        rows.iter().map(super::decode::covenant_signature).collect()
     }
 
     pub async fn insert_covenant_version(

@@ -3,9 +3,9 @@
 
 use sqlx::Row;
 
+use super::error::StoreError;
 use super::postgres::PgStore;
 use super::review::AuditSelect;
-use super::StoreError;
 use crate::audit::record::AuditRecord;
 
 impl PgStore {

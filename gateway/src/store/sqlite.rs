@@ -8,8 +8,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::error::StoreError;
+use super::rows::{ConsentRow, HandoverRow};
 use super::sqlite_direct::{DirectReads, DirectWriter};
-use super::{ConsentRow, HandoverRow, StoreError};
 use crate::audit::record::AuditRecord;
 
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ impl SqliteStore {
             .bind(jti)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(super::rows::consent).transpose()
+        row.as_ref().map(super::decode::consent).transpose()
     }
 
     pub async fn consents_for_subject(
@@ -172,7 +173,7 @@ impl SqliteStore {
         let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(super::rows::head).transpose()
+        row.as_ref().map(super::decode::head).transpose()
     }
 
     pub async fn audit_records(
@@ -185,7 +186,7 @@ impl SqliteStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(super::rows::audit).collect()
+        rows.iter().map(super::decode::audit).collect()
     }
 
     pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {

@@ -5,9 +5,10 @@ use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use super::checkpoints::{AuditRow, ChainAppend, CheckpointRow, CheckpointSign};
+use super::chain::{ChainAppend, CheckpointSign};
+use super::error::StoreError;
+use super::rows::{AuditRow, CheckpointRow};
 use super::sqlite::SqliteStore;
-use super::StoreError;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::AuditEntry;
 
@@ -58,7 +59,7 @@ impl SqliteStore {
         let row = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(super::rows::checkpoint).transpose()
+        row.as_ref().map(super::decode::checkpoint).transpose()
     }
 
     pub async fn audit_checkpoint_rows(
@@ -72,7 +73,7 @@ impl SqliteStore {
                 .bind(to)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(super::rows::checkpoint).collect()
+        rows.iter().map(super::decode::checkpoint).collect()
     }
 
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
@@ -85,7 +86,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::rows::audit_row).collect()
+        rows.iter().map(super::decode::audit_row).collect()
     }
 
     pub async fn audit_count(&self) -> Result<u64, StoreError> {

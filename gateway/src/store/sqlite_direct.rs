@@ -23,8 +23,9 @@ use std::time::Duration;
 use policy::Sha256Hash;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::checkpoints::{ChainAppend, CheckpointSign};
-use super::{ConsentRow, HandoverRow, StoreError};
+use super::chain::{ChainAppend, CheckpointSign};
+use super::error::StoreError;
+use super::rows::{ConsentRow, HandoverRow};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::{AuditEntry, AuditRecord};
 
@@ -109,7 +110,7 @@ impl DirectReads {
             let mut rows = statement.query([subject_pseudonym]).map_err(direct)?;
             let mut consents = Vec::new();
             while let Some(row) = rows.next().map_err(direct)? {
-                consents.push(super::rows::consent(row)?);
+                consents.push(super::decode::consent(row)?);
             }
             Ok(consents)
         })
@@ -133,7 +134,7 @@ impl DirectReads {
                 .query([purpose, subject_pseudonym, source_oin])
                 .map_err(direct)?;
             match rows.next().map_err(direct)? {
-                Some(row) => super::rows::handover(row).map(Some),
+                Some(row) => super::decode::handover(row).map(Some),
                 None => Ok(None),
             }
         })
@@ -232,7 +233,7 @@ fn head_and_checkpoint(conn: &Connection) -> Result<((i64, Sha256Hash), i64), St
             })
         })
         .map_err(direct)?;
-    super::checkpoints::chain_head(seq, hash, checkpointed)
+    super::chain::chain_head(seq, hash, checkpointed)
 }
 
 fn insert_checkpoint(conn: &Connection, cp: &Checkpoint) -> Result<(), StoreError> {

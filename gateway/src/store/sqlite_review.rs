@@ -3,9 +3,9 @@
 
 use sqlx::Row;
 
+use super::error::StoreError;
 use super::review::AuditSelect;
 use super::sqlite::SqliteStore;
-use super::StoreError;
 use crate::audit::record::AuditRecord;
 
 impl SqliteStore {
