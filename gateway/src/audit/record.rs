@@ -23,7 +23,18 @@ pub const GENESIS: Sha256Hash = Sha256Hash([0u8; 32]);
 impl AuditRecord {
     /// Place `entry` at `seq` after a record whose hash is `prev_hash`.
     pub fn chain(seq: i64, entry: AuditEntry, prev_hash: Sha256Hash) -> Self {
-        let hash = Self::compute_hash(seq, &entry, &prev_hash);
+        Self::chain_with(seq, entry, prev_hash, &mut Vec::with_capacity(1024))
+    }
+
+    /// [`chain`](Self::chain), encoding into `scratch` (cleared first): a caller that chains a
+    /// batch of records allocates one buffer for all of them.
+    pub fn chain_with(
+        seq: i64,
+        entry: AuditEntry,
+        prev_hash: Sha256Hash,
+        scratch: &mut Vec<u8>,
+    ) -> Self {
+        let hash = super::canonical::hash_with(seq, &entry, &prev_hash, scratch);
         AuditRecord {
             seq,
             entry,

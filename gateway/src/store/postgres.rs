@@ -165,15 +165,6 @@ impl PgStore {
             .rows_affected())
     }
 
-    /// Insert records the caller already chained. Takes the chain lock too, so that it cannot
-    /// interleave with another writer's chained append.
-    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = begin_chain_transaction(&self.pool).await?;
-        insert_audit(&mut tx, records).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
@@ -201,88 +192,4 @@ impl PgStore {
             .await?;
         Ok(row.is_some())
     }
-}
-
-/// Begin a transaction that holds the chain lock until it commits or rolls back: `EXCLUSIVE`
-/// mode on `audit_log` conflicts with itself and with every INSERT/UPDATE/DELETE on the table
-/// (from any instance or tool), but not with plain reads, so review and verification go on while
-/// a writer holds it. `BEGIN` and `LOCK` go to the server as one simple query (one round trip);
-/// if the lock fails, the transaction is rolled back and the error returned.
-pub(super) async fn begin_chain_transaction(
-    pool: &PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-    Ok(pool
-        .begin_with("BEGIN; LOCK TABLE audit_log IN EXCLUSIVE MODE")
-        .await?)
-}
-
-/// Insert chained records inside the caller's transaction, in one statement (one round trip
-/// while the chain lock is held, however large the group commit).
-pub(super) async fn insert_audit(
-    tx: &mut sqlx::PgConnection,
-    records: &[AuditRecord],
-) -> Result<(), StoreError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let n = records.len();
-    let mut seq = Vec::with_capacity(n);
-    let mut id = Vec::with_capacity(n);
-    let mut time = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut requester = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut subject = Vec::with_capacity(n);
-    let mut purpose = Vec::with_capacity(n);
-    let mut decision = Vec::with_capacity(n);
-    let mut reason = Vec::with_capacity(n);
-    let mut record = Vec::with_capacity(n);
-    let mut prev_hash = Vec::with_capacity(n);
-    let mut hash = Vec::with_capacity(n);
-    for r in records {
-        let text = serde_json::to_string(r)
-            .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
-        seq.push(r.seq);
-        id.push(r.entry.id.clone());
-        time.push(r.entry.time.clone());
-        kind.push(
-            r.entry
-                .kind
-                .map(|k| k.as_str())
-                .unwrap_or("unknown")
-                .to_owned(),
-        );
-        requester.push(r.entry.requester_oin.clone());
-        source.push(r.entry.source_oin.clone());
-        subject.push(r.entry.subject_pseudonym.clone());
-        purpose.push(r.entry.purpose.clone());
-        decision.push(r.entry.decision.map(|d| d.as_str().to_owned()));
-        reason.push(r.entry.reason.clone());
-        record.push(text);
-        prev_hash.push(r.prev_hash.to_string());
-        hash.push(r.hash.to_string());
-    }
-    sqlx::query(
-        "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-         subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
-         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
-         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], \
-         $13::TEXT[])",
-    )
-    .bind(seq)
-    .bind(id)
-    .bind(time)
-    .bind(kind)
-    .bind(requester)
-    .bind(source)
-    .bind(subject)
-    .bind(purpose)
-    .bind(decision)
-    .bind(reason)
-    .bind(record)
-    .bind(prev_hash)
-    .bind(hash)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
