@@ -21,13 +21,12 @@ mod decode;
 mod error;
 pub mod postgres;
 mod postgres_audit_log;
-mod postgres_covenants;
 mod postgres_review;
 pub mod review;
 pub mod rows;
+mod sql;
 pub mod sqlite;
 mod sqlite_audit_log;
-mod sqlite_covenants;
 mod sqlite_direct;
 pub mod sqlite_review;
 #[cfg(test)]
@@ -102,7 +101,7 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ping().await)
+        dispatch!(self, s => sql::Sql(&s.pool).ping().await)
     }
 
     pub async fn insert_consent(&self, row: &ConsentRow) -> Result<(), StoreError> {

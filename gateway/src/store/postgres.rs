@@ -39,11 +39,6 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     pub async fn insert_consent(&self, c: &ConsentRow) -> Result<(), StoreError> {
         let result = sqlx::query(
             "INSERT INTO consents (jti, issuer_oin, subject_pseudonym, purpose, covenant_id, \
