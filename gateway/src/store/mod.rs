@@ -21,14 +21,12 @@ mod decode;
 mod error;
 pub mod postgres;
 mod postgres_audit_log;
-mod postgres_review;
 pub mod review;
 pub mod rows;
 mod sql;
 pub mod sqlite;
 mod sqlite_audit_log;
 mod sqlite_direct;
-pub mod sqlite_review;
 #[cfg(test)]
 mod tests;
 
