@@ -20,12 +20,11 @@ pub mod covenants;
 mod decode;
 mod error;
 pub mod postgres;
-mod postgres_audit_log;
+mod postgres_chain;
 pub mod review;
 pub mod rows;
 mod sql;
 pub mod sqlite;
-mod sqlite_audit_log;
 mod sqlite_direct;
 #[cfg(test)]
 mod tests;
@@ -36,8 +35,6 @@ pub use review::AuditSelect;
 pub use rows::{
     AuditRow, CheckpointRow, ConsentRow, CovenantSignatureRow, CovenantVersionRow, HandoverRow,
 };
-
-use crate::audit::record::AuditRecord;
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,29 +137,5 @@ impl Store {
     /// Destroy handover records whose retention has passed; returns how many.
     pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.sweep_handovers(now).await)
-    }
-
-    /// Append chained records in one durable transaction.
-    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.append_audit(records).await)
-    }
-
-    /// The last record's sequence number and hash.
-    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
-        dispatch!(self, s => s.audit_head().await)
-    }
-
-    /// Records with `seq > after`, in order, at most `limit`.
-    pub async fn audit_records(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self, s => s.audit_records(after, limit).await)
-    }
-
-    /// Whether an audit record with this id exists.
-    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.audit_has_id(id).await)
     }
 }

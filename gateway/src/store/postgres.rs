@@ -10,7 +10,6 @@ use sqlx::PgPool;
 
 use super::error::StoreError;
 use super::rows::{ConsentRow, HandoverRow};
-use crate::audit::record::AuditRecord;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -18,7 +17,7 @@ pub struct PgStore {
 }
 
 /// Connection options from the URL, naming the application in `pg_stat_activity`.
-pub(super) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     Ok(PgConnectOptions::from_str(url)?.application_name("poortwachter"))
 }
 
@@ -36,6 +35,17 @@ impl PgStore {
             .connect_with(connect_options(url)?)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// Connect without migrations, every transaction read-only (offline verification must not
+    /// change what it verifies).
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let options = connect_options(url)?.options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
         Ok(PgStore { pool })
     }
 
@@ -158,33 +168,5 @@ impl PgStore {
             .execute(&self.pool)
             .await?
             .rows_affected())
-    }
-
-    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(super::decode::head).transpose()
-    }
-
-    pub async fn audit_records(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(super::decode::audit).collect()
-    }
-
-    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 AS one FROM audit_log WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
     }
 }

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: WAL journal, `synchronous = FULL` so a committed audit record
-//! survives a crash, migrations at start. SQL only; no decisions here.
+//! survives a crash, migrations at start. Holds the sqlx pool the shared statements run on, and
+//! the direct reads and audit writer of `sqlite_direct`. No decisions here.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -8,10 +9,16 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::chain::{ChainAppend, CheckpointSign};
 use super::error::StoreError;
 use super::rows::{ConsentRow, HandoverRow};
 use super::sqlite_direct::{DirectReads, DirectWriter};
-use crate::audit::record::AuditRecord;
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::record::{AuditEntry, AuditRecord};
+
+/// Begins a transaction that holds SQLite's write lock from its first statement (what pruning
+/// the audit log takes; the writer's chained appends take the same lock through rusqlite).
+pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -51,6 +58,23 @@ impl SqliteStore {
             pool,
             reads: Arc::new(DirectReads::open(path)?),
             writer: Some(Arc::new(DirectWriter::open(path)?)),
+        })
+    }
+
+    /// Open an existing database read-only, without migrations (offline verification must not
+    /// change what it verifies).
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .read_only(true)
+            .create_if_missing(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        Ok(SqliteStore {
+            pool,
+            reads: Arc::new(DirectReads::open(options.get_filename())?),
+            writer: None,
         })
     }
 
@@ -159,37 +183,33 @@ impl SqliteStore {
             .rows_affected())
     }
 
+    /// Append `entries` as the next records of the chain. The head is read inside a write
+    /// transaction (`BEGIN IMMEDIATE`), so every writer — this gateway or another process on the
+    /// same file — extends one chain. When the records since the latest checkpoint reach
+    /// `every_records`, the new head is signed and the checkpoint goes in the same transaction.
+    pub async fn append_chained(
+        &self,
+        entries: &[AuditEntry],
+        every_records: i64,
+        sign: &CheckpointSign,
+    ) -> Result<ChainAppend, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        writer.append_chained(entries, every_records, sign)
+    }
+
+    /// Sign the current head when records exist that no checkpoint covers yet.
+    pub async fn checkpoint_head(
+        &self,
+        sign: &CheckpointSign,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        writer.checkpoint_head(sign)
+    }
+
+    /// Insert records that are already chained, under the write lock (tests and imports).
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         writer.insert_records(records)
-    }
-
-    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(super::decode::head).transpose()
-    }
-
-    pub async fn audit_records(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(super::decode::audit).collect()
-    }
-
-    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 AS one FROM audit_log WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
     }
 }
 

@@ -1,15 +1,13 @@
-//! PostgreSQL's side of the audit log: the chain lock and the primitives of the chained append
-//! (the rule is `super::chain`'s), and reading the log back for verification and retention.
-//! Several gateway instances share one chain here. Every value is bound, never spliced into the
-//! SQL text; nothing here decides what to write.
+//! PostgreSQL's chain lock and the primitives of the chained audit append (the rule is
+//! `super::chain`'s): several gateway instances extend one chain here, one lock holder after
+//! another. Every value is bound, never spliced into the SQL text; nothing here decides what to
+//! write.
 
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row};
 
 use super::chain::{self, ChainAppend, ChainTx, CheckpointSign, HeadColumns};
 use super::error::StoreError;
-use super::postgres::{connect_options, PgStore};
-use super::rows::{AuditRow, CheckpointRow};
+use super::postgres::PgStore;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::{AuditEntry, AuditRecord};
 
@@ -19,14 +17,14 @@ use crate::audit::record::{AuditEntry, AuditRecord};
 /// so review and verification go on while a writer holds it.
 struct ChainLock(sqlx::Transaction<'static, Postgres>);
 
+/// Begins a transaction holding the chain lock (appends, checkpoints, pruning). `BEGIN` and
+/// `LOCK` go to the server as one simple query (one round trip); if the lock fails, the
+/// transaction is rolled back and the error returned.
+pub(super) const BEGIN_CHAIN_LOCK: &str = "BEGIN; LOCK TABLE audit_log IN EXCLUSIVE MODE";
+
 impl ChainLock {
-    /// `BEGIN` and `LOCK` go to the server as one simple query (one round trip); if the lock
-    /// fails, the transaction is rolled back and the error returned.
     async fn begin(pool: &PgPool) -> Result<ChainLock, StoreError> {
-        Ok(ChainLock(
-            pool.begin_with("BEGIN; LOCK TABLE audit_log IN EXCLUSIVE MODE")
-                .await?,
-        ))
+        Ok(ChainLock(pool.begin_with(BEGIN_CHAIN_LOCK).await?))
     }
 }
 
@@ -109,96 +107,6 @@ impl PgStore {
     /// interleave with another writer's chained append.
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         chain::insert_chained(ChainLock::begin(&self.pool).await?, records).await
-    }
-
-    /// Connect without migrations, every transaction read-only (offline verification must not
-    /// change what it verifies).
-    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
-        let options = connect_options(url)?.options([("default_transaction_read_only", "on")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await?;
-        Ok(PgStore { pool })
-    }
-
-    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(super::decode::checkpoint).transpose()
-    }
-
-    pub async fn audit_checkpoint_rows(
-        &self,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<CheckpointRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(super::decode::checkpoint).collect()
-    }
-
-    pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, id, time, kind, requester_oin, source_oin, subject_pseudonym, purpose, \
-             decision, reason, record, prev_hash, hash FROM audit_log \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(super::decode::audit_row).collect()
-    }
-
-    pub async fn audit_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
-                .bind(seq)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    pub async fn audit_prune_anchor(&self, cutoff: &str) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(c.seq) FROM audit_checkpoints c JOIN audit_log a ON a.seq = c.seq \
-             WHERE a.time < $1",
-        )
-        .bind(cutoff)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    pub async fn prune_audit_before(&self, anchor: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM audit_log WHERE seq < $1")
-            .bind(anchor)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1")
-            .bind(anchor)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deleted)
     }
 }
 
