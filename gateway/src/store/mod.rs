@@ -16,6 +16,7 @@ macro_rules! dispatch {
 
 mod audit_log;
 mod chain;
+mod consents;
 pub mod covenants;
 mod decode;
 mod error;
@@ -97,45 +98,5 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, s => sql::Sql(&s.pool).ping().await)
-    }
-
-    pub async fn insert_consent(&self, row: &ConsentRow) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_consent(row).await)
-    }
-
-    pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
-        dispatch!(self, s => s.consent(jti).await)
-    }
-
-    pub async fn consents_for_subject(
-        &self,
-        subject_pseudonym: &str,
-    ) -> Result<Vec<ConsentRow>, StoreError> {
-        dispatch!(self, s => s.consents_for_subject(subject_pseudonym).await)
-    }
-
-    /// Mark a consent revoked (once) and destroy the handover records held under it, in one
-    /// transaction. Returns `None` when it was already revoked, else the number destroyed.
-    pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
-        dispatch!(self, s => s.revoke_consent(jti, at).await)
-    }
-
-    /// Insert or replace the record of (purpose, subject, source).
-    pub async fn put_handover(&self, row: &HandoverRow) -> Result<(), StoreError> {
-        dispatch!(self, s => s.put_handover(row).await)
-    }
-
-    pub async fn handover(
-        &self,
-        purpose: &str,
-        subject_pseudonym: &str,
-        source_oin: &str,
-    ) -> Result<Option<HandoverRow>, StoreError> {
-        dispatch!(self, s => s.handover(purpose, subject_pseudonym, source_oin).await)
-    }
-
-    /// Destroy handover records whose retention has passed; returns how many.
-    pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.sweep_handovers(now).await)
     }
 }

@@ -11,7 +11,6 @@ use sqlx::SqlitePool;
 
 use super::chain::{ChainAppend, CheckpointSign};
 use super::error::StoreError;
-use super::rows::{ConsentRow, HandoverRow};
 use super::sqlite_direct::{DirectReads, DirectWriter};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::{AuditEntry, AuditRecord};
@@ -76,111 +75,6 @@ impl SqliteStore {
             reads: Arc::new(DirectReads::open(options.get_filename())?),
             writer: None,
         })
-    }
-
-    pub async fn insert_consent(&self, c: &ConsentRow) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO consents (jti, issuer_oin, subject_pseudonym, purpose, covenant_id, \
-             not_before, expires_at, registered_at, revoked_at, wrapped_key, sealed_claims) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&c.jti)
-        .bind(&c.issuer_oin)
-        .bind(&c.subject_pseudonym)
-        .bind(&c.purpose)
-        .bind(&c.covenant_id)
-        .bind(c.not_before)
-        .bind(c.expires_at)
-        .bind(c.registered_at)
-        .bind(c.revoked_at)
-        .bind(&c.sealed.wrapped_key)
-        .bind(&c.sealed.ciphertext)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Duplicate),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM consents WHERE jti = ?")
-            .bind(jti)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(super::decode::consent).transpose()
-    }
-
-    pub async fn consents_for_subject(
-        &self,
-        subject_pseudonym: &str,
-    ) -> Result<Vec<ConsentRow>, StoreError> {
-        self.reads.consents_for_subject(subject_pseudonym)
-    }
-
-    pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE consents SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
-                .bind(at)
-                .bind(jti)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        // Destroy the data: the row holds the only copy of the wrapped data key.
-        let destroyed = sqlx::query("DELETE FROM handovers WHERE consent_jti = ?")
-            .bind(jti)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(Some(destroyed))
-    }
-
-    pub async fn put_handover(&self, h: &HandoverRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO handovers (purpose, subject_pseudonym, source_oin, covenant_id, \
-             consent_jti, stored_at, expires_at, wrapped_key, ciphertext) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (purpose, subject_pseudonym, source_oin) DO UPDATE SET \
-             covenant_id = excluded.covenant_id, consent_jti = excluded.consent_jti, \
-             stored_at = excluded.stored_at, expires_at = excluded.expires_at, \
-             wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext",
-        )
-        .bind(&h.purpose)
-        .bind(&h.subject_pseudonym)
-        .bind(&h.source_oin)
-        .bind(&h.covenant_id)
-        .bind(&h.consent_jti)
-        .bind(h.stored_at)
-        .bind(h.expires_at)
-        .bind(&h.sealed.wrapped_key)
-        .bind(&h.sealed.ciphertext)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn handover(
-        &self,
-        purpose: &str,
-        subject_pseudonym: &str,
-        source_oin: &str,
-    ) -> Result<Option<HandoverRow>, StoreError> {
-        self.reads.handover(purpose, subject_pseudonym, source_oin)
-    }
-
-    pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM handovers WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
     }
 
     /// Append `entries` as the next records of the chain. The head is read inside a write
