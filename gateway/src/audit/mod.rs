@@ -10,6 +10,8 @@ pub mod record;
 pub mod report;
 pub mod review;
 pub mod verify;
+mod verify_diagnosis;
+pub mod verify_report;
 pub mod verify_sources;
 
 use std::sync::{Arc, Mutex};
