@@ -1,7 +1,6 @@
 //! The verifier's account of a break in the chain: the last record it accepted, the first that
-//! did not extend it, what the records after that show, and the classification of the break into
-//! a [`Problem`] (modified, deleted, inserted, reordered, rewritten, truncated). Pure: it reads
-//! only the records it is shown.
+//! did not extend it, what follows, and the break classified as a [`Problem`]. Pure: it reads only
+//! the records it is shown, never storage.
 
 use policy::Sha256Hash;
 

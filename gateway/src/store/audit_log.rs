@@ -1,7 +1,6 @@
-//! The audit-log store behind the facade: the chained append and checkpoints (the rule is in
-//! [`super::chain`]), and the rows, checkpoints and counts that review, verification and
-//! retention read, in SQL written once for both backends. Stores and returns what is there; it
-//! never judges a signature or a hash.
+//! The audit-log store behind the facade: chained appends and checkpoints (rule in `chain`), and
+//! the rows, checkpoints and counts that review, verification and retention read, in SQL written
+//! once for both backends. Returns what is stored; it never judges a signature or a hash.
 
 use sqlx::{Encode, Executor, Type};
 

@@ -1,7 +1,6 @@
-//! The chained-append rule, written once for both backends: each record linked to the previous
-//! record's hash and hashed, a checkpoint signed over the new head when one is due, all in one
-//! transaction that holds the chain's write lock. Backends fill in the primitives of [`ChainTx`];
-//! this file never speaks SQL and never commits a record whose predecessor it did not read.
+//! The chained-append rule, once for both backends: link and hash each record onto the head, sign
+//! a checkpoint when one is due, all in one transaction under the chain's write lock. Backends
+//! fill in [`ChainTx`]; this file never speaks SQL, never writes without reading the head first.
 
 use policy::Sha256Hash;
 

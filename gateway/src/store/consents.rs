@@ -1,7 +1,6 @@
 //! Consents and the encrypted handover records held under them: the facade and its SQL, written
 //! once for both backends (revoking a consent destroys its records in the same transaction).
-//! Rows hold pseudonyms and ciphertext only; whether a consent admits anything is decided
-//! elsewhere.
+//! Pseudonyms and ciphertext only; whether a consent admits anything is decided elsewhere.
 
 use sqlx::{Encode, Executor, Type};
 

@@ -1,6 +1,5 @@
-//! Decoding of stored columns into the row types, shared by both backends: the columns and
-//! their meaning are the same in SQLite and PostgreSQL, only the SQL around them differs (and
-//! for SQLite, whether sqlx or the direct reads of `sqlite_direct` fetched the row). A column
+//! Decoding of stored columns into the row types, shared by both backends and by sqlx and rusqlite
+//! rows alike (the columns mean the same everywhere; only the SQL around them differs). A column
 //! that does not parse is reported as corrupt, never guessed.
 
 use policy::{CovenantId, Sha256Hash};

@@ -1,7 +1,6 @@
-//! Storage behind one facade (`Store`): consents, encrypted handover records, covenants and the
-//! audit log. Callers never see SQL or a backend (SQLite embedded by default, PostgreSQL for
-//! several instances on one database). Rows hold pseudonyms and ciphertext only; this layer never
-//! sees a BSN or a field value.
+//! Storage behind one facade (`Store`): consents, handover records, covenants and the audit log,
+//! on SQLite (embedded default) or PostgreSQL (scale-out). Callers never see SQL or a backend;
+//! rows hold pseudonyms and ciphertext only, never a BSN or a field value.
 
 /// Call the same method on whichever backend is in use:
 /// `dispatch!(self, s => s.method(…).await)`.

@@ -1,7 +1,6 @@
-//! PostgreSQL's chain lock and the primitives of the chained audit append (the rule is
-//! `super::chain`'s): several gateway instances extend one chain here, one lock holder after
-//! another. Every value is bound, never spliced into the SQL text; nothing here decides what to
-//! write.
+//! PostgreSQL's chain lock and the primitives of the chained audit append (the rule is `chain`'s):
+//! several gateway instances extend one chain here, one lock holder after another. Values are
+//! bound, never spliced; nothing here decides what to write.
 
 use sqlx::{PgPool, Postgres, Row};
 

@@ -1,7 +1,6 @@
-//! Reading the audit log for review, reports and exports: one selection type, turned into SQL once
-//! for both backends (the query builder writes each one's placeholders), always ordered by `seq`
-//! so that a cursor (the last `seq` seen) stays stable while records are appended. Holds
-//! pseudonyms and OINs only, never a BSN; every value is bound, never spliced.
+//! Reading the audit log for review, reports and exports: one selection, turned into SQL once for
+//! both backends, always in `seq` order so that a cursor stays stable while records are appended.
+//! Pseudonyms and OINs only, never a BSN; every value is bound, never spliced.
 
 use sqlx::{Encode, Executor, Type};
 

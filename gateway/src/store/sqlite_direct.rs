@@ -1,7 +1,6 @@
-//! The SQLite work on the disclosure path, through rusqlite instead of sqlx, on the calling
-//! thread: the reads (a subject's consents, one handover record) where the request is handled,
-//! and the primitives of the chained audit append (the rule is `super::chain`'s) on the audit
-//! log's own writer thread. It never decides what to write.
+//! The SQLite work on the disclosure path through rusqlite, off sqlx: the reads (a subject's
+//! consents, one handover record) on the request's thread, and the primitives of the chained audit
+//! append (the rule is `chain`'s) on the audit writer's thread. It never decides what to write.
 //!
 //! Why: sqlx runs every SQLite statement on a per-connection worker thread and passes the
 //! statement and each row across channels, so one small indexed read costs several thread
