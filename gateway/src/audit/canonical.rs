@@ -5,7 +5,7 @@
 
 use policy::Sha256Hash;
 
-use super::record::{AuditEntry, AuditKind, Outcome, WithheldName};
+use super::entry::{AuditEntry, AuditKind, Outcome, WithheldName};
 
 /// Append the canonical JSON of `{seq, ..entry, prev_hash}` (every member of a record but
 /// `hash`) to `out`. Byte-identical to `policy::canonical_json` of the same value.

@@ -4,11 +4,14 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod entry;
 pub mod export;
 pub mod record;
 pub mod report;
 pub mod review;
 pub mod verify;
+mod verify_diagnosis;
+pub mod verify_report;
 pub mod verify_sources;
 
 use std::sync::{Arc, Mutex};
@@ -19,8 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
-use crate::store::checkpoints::CheckpointSign;
-use crate::store::{Store, StoreError};
+use crate::store::{CheckpointSign, Store, StoreError};
 use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
 use record::{AuditEntry, GENESIS};
 use verify::{Head, VerifyOptions, VerifyReport};

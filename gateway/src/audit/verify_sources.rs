@@ -20,8 +20,7 @@ use super::canonical;
 use super::checkpoint::{Checkpoint, CheckpointKeys};
 use super::record::{AuditEntry, AuditKind, AuditRecord, Outcome, WithheldName};
 use super::verify::{Problem, ProblemKind, Verifier, VerifyOptions, VerifyReport};
-use crate::store::checkpoints::AuditRow;
-use crate::store::{Store, StoreError};
+use crate::store::{AuditRow, Store, StoreError};
 
 /// Rows read from the database per page.
 const PAGE: i64 = 16 * 1024;

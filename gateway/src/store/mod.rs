@@ -1,7 +1,6 @@
-//! Storage behind one interface: consents, encrypted handover records and the audit log.
-//! Handlers never see SQL; each backend keeps its own dialect (SQLite embedded by default,
-//! PostgreSQL for several instances on one database). Rows hold pseudonyms and ciphertext only;
-//! this layer never sees a BSN or a field value.
+//! Storage behind one facade (`Store`): consents, handover records, covenants and the audit log,
+//! on SQLite (embedded default) or PostgreSQL (scale-out). Callers never see SQL or a backend;
+//! rows hold pseudonyms and ciphertext only, never a BSN or a field value.
 
 /// Call the same method on whichever backend is in use:
 /// `dispatch!(self, s => s.method(…).await)`.
@@ -14,76 +13,28 @@ macro_rules! dispatch {
     };
 }
 
-pub mod checkpoints;
+mod audit_log;
+mod chain;
+mod consents;
 pub mod covenants;
+mod decode;
+mod error;
 pub mod postgres;
-mod postgres_checkpoints;
-mod postgres_covenants;
-mod postgres_review;
+mod postgres_chain;
 pub mod review;
-mod rows;
+pub mod rows;
+mod sql;
 pub mod sqlite;
-mod sqlite_checkpoints;
-mod sqlite_covenants;
 mod sqlite_direct;
-pub mod sqlite_review;
 #[cfg(test)]
 mod tests;
 
-use crate::audit::record::AuditRecord;
-use crate::crypto::Sealed;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("a record with this key already exists")]
-    Duplicate,
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// From the direct SQLite reads (`sqlite_direct`).
-    #[error("database error: {0}")]
-    Direct(#[from] rusqlite::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("unsupported database url (use sqlite://… or postgres://…)")]
-    UnsupportedUrl,
-    #[error("an in-memory SQLite database cannot hold the gateway's data: name a file (sqlite://path/to/poortwachter.db)")]
-    InMemory,
-    #[error("the database was opened read-only")]
-    ReadOnly,
-    #[error("cannot start the audit writer thread: {0}")]
-    Thread(String),
-}
-
-/// A registered consent as stored (claims sealed).
-#[derive(Debug, Clone)]
-pub struct ConsentRow {
-    pub jti: String,
-    pub issuer_oin: String,
-    pub subject_pseudonym: String,
-    pub purpose: String,
-    pub covenant_id: String,
-    pub not_before: i64,
-    pub expires_at: i64,
-    pub registered_at: i64,
-    pub revoked_at: Option<i64>,
-    pub sealed: Sealed,
-}
-
-/// An encrypted handover record.
-#[derive(Debug, Clone)]
-pub struct HandoverRow {
-    pub purpose: String,
-    pub subject_pseudonym: String,
-    pub source_oin: String,
-    pub covenant_id: String,
-    /// The consent the record is held under; destroyed with it on revocation.
-    pub consent_jti: Option<String>,
-    pub stored_at: i64,
-    pub expires_at: i64,
-    pub sealed: Sealed,
-}
+pub use chain::{ChainAppend, CheckpointSign};
+pub use error::StoreError;
+pub use review::AuditSelect;
+pub use rows::{
+    AuditRow, CheckpointRow, ConsentRow, CovenantSignatureRow, CovenantVersionRow, HandoverRow,
+};
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +75,19 @@ impl Store {
         }
     }
 
+    /// Open an existing database read-only, without migrations (SQLite: the file opened
+    /// read-only; PostgreSQL: every transaction read-only).
+    pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
+        match Backend::of(url)? {
+            Backend::Sqlite => Ok(Store::Sqlite(
+                sqlite::SqliteStore::open_read_only(url).await?,
+            )),
+            Backend::Postgres => Ok(Store::Postgres(
+                postgres::PgStore::open_read_only(url).await?,
+            )),
+        }
+    }
+
     /// Whether `append_chained` and `checkpoint_head` block the calling thread until the commit
     /// is durable (SQLite, through `sqlite_direct`) rather than awaiting it (PostgreSQL): the
     /// audit log then runs its writer on a thread of its own.
@@ -132,70 +96,6 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ping().await)
-    }
-
-    pub async fn insert_consent(&self, row: &ConsentRow) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_consent(row).await)
-    }
-
-    pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
-        dispatch!(self, s => s.consent(jti).await)
-    }
-
-    pub async fn consents_for_subject(
-        &self,
-        subject_pseudonym: &str,
-    ) -> Result<Vec<ConsentRow>, StoreError> {
-        dispatch!(self, s => s.consents_for_subject(subject_pseudonym).await)
-    }
-
-    /// Mark a consent revoked (once) and destroy the handover records held under it, in one
-    /// transaction. Returns `None` when it was already revoked, else the number destroyed.
-    pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
-        dispatch!(self, s => s.revoke_consent(jti, at).await)
-    }
-
-    /// Insert or replace the record of (purpose, subject, source).
-    pub async fn put_handover(&self, row: &HandoverRow) -> Result<(), StoreError> {
-        dispatch!(self, s => s.put_handover(row).await)
-    }
-
-    pub async fn handover(
-        &self,
-        purpose: &str,
-        subject_pseudonym: &str,
-        source_oin: &str,
-    ) -> Result<Option<HandoverRow>, StoreError> {
-        dispatch!(self, s => s.handover(purpose, subject_pseudonym, source_oin).await)
-    }
-
-    /// Destroy handover records whose retention has passed; returns how many.
-    pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.sweep_handovers(now).await)
-    }
-
-    /// Append chained records in one durable transaction.
-    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.append_audit(records).await)
-    }
-
-    /// The last record's sequence number and hash.
-    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
-        dispatch!(self, s => s.audit_head().await)
-    }
-
-    /// Records with `seq > after`, in order, at most `limit`.
-    pub async fn audit_records(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self, s => s.audit_records(after, limit).await)
-    }
-
-    /// Whether an audit record with this id exists.
-    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.audit_has_id(id).await)
+        dispatch!(self, s => sql::Sql(&s.pool).ping().await)
     }
 }

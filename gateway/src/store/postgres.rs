@@ -1,6 +1,6 @@
-//! The PostgreSQL backend, for scale-out: several gateway instances on one database. Same
-//! interface and semantics as the SQLite backend, its own SQL (`$n` placeholders); migrations at
-//! start (sqlx serialises concurrent starts with an advisory lock). SQL only; no decisions here.
+//! The PostgreSQL backend, for scale-out: several gateway instances on one database. Opens the
+//! pool the shared statements run on (migrations at start; sqlx serialises concurrent starts with
+//! an advisory lock); its own SQL is the chain lock in `postgres_chain`. No decisions here.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,8 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::{ConsentRow, HandoverRow, StoreError};
-use crate::audit::record::AuditRecord;
+use super::error::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -17,7 +16,7 @@ pub struct PgStore {
 }
 
 /// Connection options from the URL, naming the application in `pg_stat_activity`.
-pub(super) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     Ok(PgConnectOptions::from_str(url)?.application_name("poortwachter"))
 }
 
@@ -38,250 +37,14 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    pub async fn insert_consent(&self, c: &ConsentRow) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO consents (jti, issuer_oin, subject_pseudonym, purpose, covenant_id, \
-             not_before, expires_at, registered_at, revoked_at, wrapped_key, sealed_claims) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&c.jti)
-        .bind(&c.issuer_oin)
-        .bind(&c.subject_pseudonym)
-        .bind(&c.purpose)
-        .bind(&c.covenant_id)
-        .bind(c.not_before)
-        .bind(c.expires_at)
-        .bind(c.registered_at)
-        .bind(c.revoked_at)
-        .bind(&c.sealed.wrapped_key)
-        .bind(&c.sealed.ciphertext)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Duplicate),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn consent(&self, jti: &str) -> Result<Option<ConsentRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM consents WHERE jti = $1")
-            .bind(jti)
-            .fetch_optional(&self.pool)
+    /// Connect without migrations, every transaction read-only (offline verification must not
+    /// change what it verifies).
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let options = connect_options(url)?.options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
             .await?;
-        row.as_ref().map(super::rows::consent).transpose()
+        Ok(PgStore { pool })
     }
-
-    pub async fn consents_for_subject(
-        &self,
-        subject_pseudonym: &str,
-    ) -> Result<Vec<ConsentRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM consents WHERE subject_pseudonym = $1 ORDER BY jti")
-            .bind(subject_pseudonym)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(super::rows::consent).collect()
-    }
-
-    /// The conditional UPDATE takes the row lock, so of two concurrent revocations (through two
-    /// instances) exactly one sees `revoked_at IS NULL` and destroys the handover records.
-    pub async fn revoke_consent(&self, jti: &str, at: i64) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE consents SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",
-        )
-        .bind(at)
-        .bind(jti)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        // Destroy the data: the row holds the only copy of the wrapped data key.
-        let destroyed = sqlx::query("DELETE FROM handovers WHERE consent_jti = $1")
-            .bind(jti)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(Some(destroyed))
-    }
-
-    pub async fn put_handover(&self, h: &HandoverRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO handovers (purpose, subject_pseudonym, source_oin, covenant_id, \
-             consent_jti, stored_at, expires_at, wrapped_key, ciphertext) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (purpose, subject_pseudonym, source_oin) DO UPDATE SET \
-             covenant_id = excluded.covenant_id, consent_jti = excluded.consent_jti, \
-             stored_at = excluded.stored_at, expires_at = excluded.expires_at, \
-             wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext",
-        )
-        .bind(&h.purpose)
-        .bind(&h.subject_pseudonym)
-        .bind(&h.source_oin)
-        .bind(&h.covenant_id)
-        .bind(&h.consent_jti)
-        .bind(h.stored_at)
-        .bind(h.expires_at)
-        .bind(&h.sealed.wrapped_key)
-        .bind(&h.sealed.ciphertext)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn handover(
-        &self,
-        purpose: &str,
-        subject_pseudonym: &str,
-        source_oin: &str,
-    ) -> Result<Option<HandoverRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM handovers \
-             WHERE purpose = $1 AND subject_pseudonym = $2 AND source_oin = $3",
-        )
-        .bind(purpose)
-        .bind(subject_pseudonym)
-        .bind(source_oin)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(super::rows::handover).transpose()
-    }
-
-    pub async fn sweep_handovers(&self, now: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM handovers WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
-    /// Insert records the caller already chained. Takes the chain lock too, so that it cannot
-    /// interleave with another writer's chained append.
-    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = begin_chain_transaction(&self.pool).await?;
-        insert_audit(&mut tx, records).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn audit_head(&self) -> Result<Option<(i64, policy::Sha256Hash)>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(super::rows::head).transpose()
-    }
-
-    pub async fn audit_records(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(super::rows::audit).collect()
-    }
-
-    pub async fn audit_has_id(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 AS one FROM audit_log WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
-    }
-}
-
-/// Begin a transaction that holds the chain lock until it commits or rolls back: `EXCLUSIVE`
-/// mode on `audit_log` conflicts with itself and with every INSERT/UPDATE/DELETE on the table
-/// (from any instance or tool), but not with plain reads, so review and verification go on while
-/// a writer holds it. `BEGIN` and `LOCK` go to the server as one simple query (one round trip);
-/// if the lock fails, the transaction is rolled back and the error returned.
-pub(super) async fn begin_chain_transaction(
-    pool: &PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-    Ok(pool
-        .begin_with("BEGIN; LOCK TABLE audit_log IN EXCLUSIVE MODE")
-        .await?)
-}
-
-/// Insert chained records inside the caller's transaction, in one statement (one round trip
-/// while the chain lock is held, however large the group commit).
-pub(super) async fn insert_audit(
-    tx: &mut sqlx::PgConnection,
-    records: &[AuditRecord],
-) -> Result<(), StoreError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let n = records.len();
-    let mut seq = Vec::with_capacity(n);
-    let mut id = Vec::with_capacity(n);
-    let mut time = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut requester = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut subject = Vec::with_capacity(n);
-    let mut purpose = Vec::with_capacity(n);
-    let mut decision = Vec::with_capacity(n);
-    let mut reason = Vec::with_capacity(n);
-    let mut record = Vec::with_capacity(n);
-    let mut prev_hash = Vec::with_capacity(n);
-    let mut hash = Vec::with_capacity(n);
-    for r in records {
-        let text = serde_json::to_string(r)
-            .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
-        seq.push(r.seq);
-        id.push(r.entry.id.clone());
-        time.push(r.entry.time.clone());
-        kind.push(
-            r.entry
-                .kind
-                .map(|k| k.as_str())
-                .unwrap_or("unknown")
-                .to_owned(),
-        );
-        requester.push(r.entry.requester_oin.clone());
-        source.push(r.entry.source_oin.clone());
-        subject.push(r.entry.subject_pseudonym.clone());
-        purpose.push(r.entry.purpose.clone());
-        decision.push(r.entry.decision.map(|d| d.as_str().to_owned()));
-        reason.push(r.entry.reason.clone());
-        record.push(text);
-        prev_hash.push(r.prev_hash.to_string());
-        hash.push(r.hash.to_string());
-    }
-    sqlx::query(
-        "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-         subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
-         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
-         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], \
-         $13::TEXT[])",
-    )
-    .bind(seq)
-    .bind(id)
-    .bind(time)
-    .bind(kind)
-    .bind(requester)
-    .bind(source)
-    .bind(subject)
-    .bind(purpose)
-    .bind(decision)
-    .bind(reason)
-    .bind(record)
-    .bind(prev_hash)
-    .bind(hash)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }

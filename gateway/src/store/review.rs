@@ -1,7 +1,11 @@
-//! Reading the audit log for review, reports and exports: one selection type that every backend
-//! turns into its own SQL, always ordered by `seq` so that a cursor (the last `seq` seen) stays
-//! stable while records are appended. Holds pseudonyms and OINs only, never a BSN.
+//! Reading the audit log for review, reports and exports: one selection, turned into SQL once for
+//! both backends, always in `seq` order so that a cursor stays stable while records are appended.
+//! Pseudonyms and OINs only, never a BSN; every value is bound, never spliced.
 
+use sqlx::{Encode, Executor, Type};
+
+use super::decode;
+use super::sql::{Sql, SqlDatabase};
 use super::{Store, StoreError};
 use crate::audit::record::AuditRecord;
 
@@ -36,13 +40,13 @@ impl Store {
         select: &AuditSelect,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self, s => s.audit_select(select, limit).await)
+        dispatch!(self, s => Sql(&s.pool).audit_select(select, limit).await)
     }
 }
 
 /// The SQL for `select`, ending in `ORDER BY seq LIMIT <n>`, for either backend (the builder
 /// writes each backend's placeholders). Every value is bound, never spliced into the SQL text.
-pub(super) fn build_select<DB>(select: &AuditSelect, limit: i64) -> sqlx::QueryBuilder<DB>
+fn build_select<DB>(select: &AuditSelect, limit: i64) -> sqlx::QueryBuilder<DB>
 where
     DB: sqlx::Database,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -83,4 +87,21 @@ where
     }
     q.push(" ORDER BY seq LIMIT ").push_bind(limit);
     q
+}
+
+impl<DB: SqlDatabase> Sql<'_, DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    pub(super) async fn audit_select(
+        &self,
+        select: &AuditSelect,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut q = build_select::<DB>(select, limit);
+        let rows = q.build().fetch_all(self.0).await?;
+        rows.iter().map(decode::audit).collect()
+    }
 }

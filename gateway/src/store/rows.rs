@@ -1,186 +1,131 @@
-//! Decoding of stored rows into the store's types, shared by both backends: the columns and
-//! their meaning are the same in SQLite and PostgreSQL, only the SQL around them differs (and
-//! for SQLite, whether sqlx or the direct reads of `sqlite_direct` fetched the row).
+//! The row types of the store: what is stored, as the facade hands it out and takes it in. Plain
+//! data and the stored text forms of enums; no SQL, no decisions (a row is never judged here,
+//! only parsed into the value it claims to be).
 
-use policy::{CovenantId, Sha256Hash};
-use sqlx::Row;
+use policy::{AdminState, CovenantId, Oin, Sha256Hash};
 
-use super::checkpoints::{AuditRow, CheckpointRow};
-use super::covenants::{parse_admin, CovenantSignatureRow, CovenantVersionRow};
-use super::{ConsentRow, HandoverRow, StoreError};
-use crate::audit::record::AuditRecord;
+use super::error::StoreError;
+use crate::audit::checkpoint::Checkpoint;
 use crate::crypto::Sealed;
 
-/// The column reads the decoders need, for either backend's row type.
-pub(super) trait Columns {
-    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
-    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
-    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
-    fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
+/// A registered consent as stored (claims sealed).
+#[derive(Debug, Clone)]
+pub struct ConsentRow {
+    pub jti: String,
+    pub issuer_oin: String,
+    pub subject_pseudonym: String,
+    pub purpose: String,
+    pub covenant_id: String,
+    pub not_before: i64,
+    pub expires_at: i64,
+    pub registered_at: i64,
+    pub revoked_at: Option<i64>,
+    pub sealed: Sealed,
 }
 
-macro_rules! columns_for {
-    ($row:ty) => {
-        impl Columns for $row {
-            fn text(&self, column: &str) -> Result<String, sqlx::Error> {
-                self.try_get(column)
-            }
-            fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
-                self.try_get(column)
-            }
-            fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
-                self.try_get(column)
-            }
-            fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
-                self.try_get(column)
-            }
-            fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
-                self.try_get(column)
-            }
-        }
-    };
+/// An encrypted handover record.
+#[derive(Debug, Clone)]
+pub struct HandoverRow {
+    pub purpose: String,
+    pub subject_pseudonym: String,
+    pub source_oin: String,
+    pub covenant_id: String,
+    /// The consent the record is held under; destroyed with it on revocation.
+    pub consent_jti: Option<String>,
+    pub stored_at: i64,
+    pub expires_at: i64,
+    pub sealed: Sealed,
 }
 
-columns_for!(sqlx::sqlite::SqliteRow);
-columns_for!(sqlx::postgres::PgRow);
+/// A checkpoint row as stored (the head still text, so a corrupt row can be reported, not lost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub seq: i64,
+    pub head: String,
+    pub time: String,
+    pub key_id: String,
+    pub signature: String,
+}
 
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
-        self.get(column).map_err(direct_error)
+impl CheckpointRow {
+    /// The checkpoint, or why the row is not one.
+    pub fn parse(&self) -> Result<Checkpoint, String> {
+        let head = Sha256Hash::parse(&self.head)
+            .ok_or_else(|| format!("checkpoint at seq {}: head is not sha256:<hex>", self.seq))?;
+        Ok(Checkpoint {
+            seq: self.seq,
+            head,
+            time: self.time.clone(),
+            key_id: self.key_id.clone(),
+            signature: self.signature.clone(),
+        })
     }
-    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
-        self.get(column).map_err(direct_error)
+}
+
+/// An audit row with every column, for verification: the hashed `record` JSON and the columns
+/// that filters use, which must agree with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub time: String,
+    pub kind: String,
+    pub requester_oin: Option<String>,
+    pub source_oin: Option<String>,
+    pub subject_pseudonym: Option<String>,
+    pub purpose: Option<String>,
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub record: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// One stored covenant version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovenantVersionRow {
+    pub covenant_id: CovenantId,
+    pub version: u32,
+    /// Canonical JSON of the covenant version.
+    pub document: String,
+    /// SHA-256 of `document`, as computed when it was stored.
+    pub hash: Sha256Hash,
+    pub admin: AdminState,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last change of `admin`.
+    pub updated_at: i64,
+}
+
+/// One party's stored signature over one covenant version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovenantSignatureRow {
+    pub covenant_id: CovenantId,
+    pub version: u32,
+    pub party: Oin,
+    /// Detached compact JWS.
+    pub jws: String,
+    /// Unix seconds.
+    pub signed_at: i64,
+}
+
+/// The text form of an administrative state in the database.
+pub(crate) fn admin_text(a: AdminState) -> &'static str {
+    match a {
+        AdminState::Open => "open",
+        AdminState::Suspended => "suspended",
+        AdminState::Terminated => "terminated",
     }
-    fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
-        self.get(column).map_err(direct_error)
+}
+
+/// Parse [`admin_text`] back.
+pub(crate) fn parse_admin(s: &str) -> Result<AdminState, StoreError> {
+    match s {
+        "open" => Ok(AdminState::Open),
+        "suspended" => Ok(AdminState::Suspended),
+        "terminated" => Ok(AdminState::Terminated),
+        other => Err(StoreError::Corrupt(format!(
+            "covenant admin state `{other}`"
+        ))),
     }
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
-        self.get(column).map_err(direct_error)
-    }
-    fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
-        self.get(column).map_err(direct_error)
-    }
-}
-
-/// A column that rusqlite cannot decode, reported like sqlx's own decode errors.
-fn direct_error(e: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::Decode(Box::new(e))
-}
-
-pub(super) fn consent(r: &impl Columns) -> Result<ConsentRow, StoreError> {
-    Ok(ConsentRow {
-        jti: r.text("jti")?,
-        issuer_oin: r.text("issuer_oin")?,
-        subject_pseudonym: r.text("subject_pseudonym")?,
-        purpose: r.text("purpose")?,
-        covenant_id: r.text("covenant_id")?,
-        not_before: r.int("not_before")?,
-        expires_at: r.int("expires_at")?,
-        registered_at: r.int("registered_at")?,
-        revoked_at: r.opt_int("revoked_at")?,
-        sealed: Sealed {
-            wrapped_key: r.bytes("wrapped_key")?,
-            ciphertext: r.bytes("sealed_claims")?,
-        },
-    })
-}
-
-pub(super) fn handover(r: &impl Columns) -> Result<HandoverRow, StoreError> {
-    Ok(HandoverRow {
-        purpose: r.text("purpose")?,
-        subject_pseudonym: r.text("subject_pseudonym")?,
-        source_oin: r.text("source_oin")?,
-        covenant_id: r.text("covenant_id")?,
-        consent_jti: r.opt_text("consent_jti")?,
-        stored_at: r.int("stored_at")?,
-        expires_at: r.int("expires_at")?,
-        sealed: Sealed {
-            wrapped_key: r.bytes("wrapped_key")?,
-            ciphertext: r.bytes("ciphertext")?,
-        },
-    })
-}
-
-pub(super) fn audit(r: &impl Columns) -> Result<AuditRecord, StoreError> {
-    let text = r.text("record")?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))
-}
-
-/// An audit row with every column, for verification.
-pub(super) fn audit_row(r: &impl Columns) -> Result<AuditRow, StoreError> {
-    Ok(AuditRow {
-        seq: r.int("seq")?,
-        id: r.text("id")?,
-        time: r.text("time")?,
-        kind: r.text("kind")?,
-        requester_oin: r.opt_text("requester_oin")?,
-        source_oin: r.opt_text("source_oin")?,
-        subject_pseudonym: r.opt_text("subject_pseudonym")?,
-        purpose: r.opt_text("purpose")?,
-        decision: r.opt_text("decision")?,
-        reason: r.opt_text("reason")?,
-        record: r.text("record")?,
-        prev_hash: r.text("prev_hash")?,
-        hash: r.text("hash")?,
-    })
-}
-
-/// The `seq` and `hash` columns of the last audit record: the chain head.
-pub(super) fn head(r: &impl Columns) -> Result<(i64, Sha256Hash), StoreError> {
-    let seq = r.int("seq")?;
-    Ok((seq, super::checkpoints::head_hash(seq, &r.text("hash")?)?))
-}
-
-pub(super) fn checkpoint(r: &impl Columns) -> Result<CheckpointRow, StoreError> {
-    Ok(CheckpointRow {
-        seq: r.int("seq")?,
-        head: r.text("head")?,
-        time: r.text("time")?,
-        key_id: r.text("key_id")?,
-        signature: r.text("signature")?,
-    })
-}
-
-/// The covenant id and version columns, checked.
-fn covenant_key(r: &impl Columns) -> Result<(CovenantId, u32), StoreError> {
-    let id = r.text("covenant_id")?;
-    let covenant_id: CovenantId = id
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("covenant id `{id}`")))?;
-    let version = r.int("version")?;
-    let version = u32::try_from(version)
-        .map_err(|_| StoreError::Corrupt(format!("covenant {id} version {version}")))?;
-    Ok((covenant_id, version))
-}
-
-pub(super) fn covenant_version(r: &impl Columns) -> Result<CovenantVersionRow, StoreError> {
-    let (covenant_id, version) = covenant_key(r)?;
-    let hash = Sha256Hash::parse(&r.text("hash")?).ok_or_else(|| {
-        StoreError::Corrupt(format!("covenant {covenant_id}@{version}: bad hash"))
-    })?;
-    Ok(CovenantVersionRow {
-        covenant_id,
-        version,
-        document: r.text("document")?,
-        hash,
-        admin: parse_admin(&r.text("admin_state")?)?,
-        created_at: r.int("created_at")?,
-        updated_at: r.int("updated_at")?,
-    })
-}
-
-pub(super) fn covenant_signature(r: &impl Columns) -> Result<CovenantSignatureRow, StoreError> {
-    let (covenant_id, version) = covenant_key(r)?;
-    let party = r
-        .text("party_oin")?
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("covenant {covenant_id}@{version}: party OIN")))?;
-    Ok(CovenantSignatureRow {
-        covenant_id,
-        version,
-        party,
-        jws: r.text("jws")?,
-        signed_at: r.int("signed_at")?,
-    })
 }

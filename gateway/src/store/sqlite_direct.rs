@@ -1,6 +1,6 @@
-//! The SQLite work on the disclosure path, through rusqlite instead of sqlx, on the calling
-//! thread: the reads (a subject's consents, one handover record) where the request is handled,
-//! and the chained audit append on the audit log's own writer thread.
+//! The SQLite work on the disclosure path through rusqlite, off sqlx: the reads (a subject's
+//! consents, one handover record) on the request's thread, and the primitives of the chained audit
+//! append (the rule is `chain`'s) on the audit writer's thread. It never decides what to write.
 //!
 //! Why: sqlx runs every SQLite statement on a per-connection worker thread and passes the
 //! statement and each row across channels, so one small indexed read costs several thread
@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use policy::Sha256Hash;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use futures_util::FutureExt;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use super::checkpoints::{ChainAppend, CheckpointSign};
-use super::{ConsentRow, HandoverRow, StoreError};
+use super::chain::{self, ChainAppend, ChainTx, CheckpointSign, HeadColumns};
+use super::error::StoreError;
+use super::rows::{ConsentRow, HandoverRow};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::{AuditEntry, AuditRecord};
 
@@ -109,7 +110,7 @@ impl DirectReads {
             let mut rows = statement.query([subject_pseudonym]).map_err(direct)?;
             let mut consents = Vec::new();
             while let Some(row) = rows.next().map_err(direct)? {
-                consents.push(super::rows::consent(row)?);
+                consents.push(super::decode::consent(row)?);
             }
             Ok(consents)
         })
@@ -133,7 +134,7 @@ impl DirectReads {
                 .query([purpose, subject_pseudonym, source_oin])
                 .map_err(direct)?;
             match rows.next().map_err(direct)? {
-                Some(row) => super::rows::handover(row).map(Some),
+                Some(row) => super::decode::handover(row).map(Some),
                 None => Ok(None),
             }
         })
@@ -168,6 +169,14 @@ impl DirectWriter {
         }
     }
 
+    /// Begin the writer's transaction: `BEGIN IMMEDIATE` takes SQLite's write lock at once, so
+    /// the head it reads is the one it extends, whoever else writes to the file.
+    fn begin(conn: &mut Connection) -> Result<DirectTx<'_>, StoreError> {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            .map(DirectTx)
+            .map_err(direct)
+    }
+
     /// Chain `entries` onto the head and commit them (see `SqliteStore::append_chained`).
     pub fn append_chained(
         &self,
@@ -175,24 +184,23 @@ impl DirectWriter {
         every_records: i64,
         sign: &CheckpointSign,
     ) -> Result<ChainAppend, StoreError> {
-        append(&mut self.lock(), entries, every_records, sign)
+        let mut conn = self.lock();
+        let tx = Self::begin(&mut conn)?;
+        run_now(chain::append(tx, entries, every_records, sign))
     }
 
     /// Insert records that are already chained, in one transaction (tests and imports).
     pub fn insert_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(direct)?;
-        for r in records {
-            insert_record(&tx, r)?;
-        }
-        tx.commit().map_err(direct)
+        let tx = Self::begin(&mut conn)?;
+        run_now(chain::insert_chained(tx, records))
     }
 
     /// Sign the head when records exist that no checkpoint covers yet.
     pub fn checkpoint_head(&self, sign: &CheckpointSign) -> Result<Option<Checkpoint>, StoreError> {
-        checkpoint(&mut self.lock(), sign)
+        let mut conn = self.lock();
+        let tx = Self::begin(&mut conn)?;
+        run_now(chain::checkpoint_head(tx, sign))
     }
 }
 
@@ -214,121 +222,100 @@ fn writer_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The head of the chain and the latest checkpoint's seq, inside the caller's transaction.
-fn head_and_checkpoint(conn: &Connection) -> Result<((i64, Sha256Hash), i64), StoreError> {
-    let (seq, hash, checkpointed) = conn
-        .prepare_cached(
-            "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), \
-                    (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), \
-                    (SELECT MAX(seq) FROM audit_checkpoints)",
-        )
-        .and_then(|mut s| {
-            s.query_row([], |r| {
-                Ok((
-                    r.get::<_, Option<i64>>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                ))
+/// Finish a chain-rule future over a [`DirectTx`] here, on the writer's thread. Every primitive
+/// of a `DirectTx` is done when it returns (rusqlite blocks), so the future is ready at its first
+/// poll: no executor, no hand-off, the whole commit where the batch was collected.
+fn run_now<T>(rule: impl std::future::Future<Output = T>) -> T {
+    match rule.now_or_never() {
+        Some(done) => done,
+        None => unreachable!("the chain rule awaits only DirectTx primitives, which never wait"),
+    }
+}
+
+/// The writer's transaction, filling in the primitives of the chain rule (`super::chain`) with
+/// rusqlite. Dropped without `commit`, it rolls back.
+struct DirectTx<'c>(Transaction<'c>);
+
+impl ChainTx for DirectTx<'_> {
+    async fn head(&mut self) -> Result<HeadColumns, StoreError> {
+        self.0
+            .prepare_cached(
+                "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), \
+                        (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), \
+                        (SELECT MAX(seq) FROM audit_checkpoints)",
+            )
+            .and_then(|mut s| {
+                s.query_row([], |r| {
+                    Ok(HeadColumns {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                        checkpointed: r.get(2)?,
+                    })
+                })
             })
-        })
-        .map_err(direct)?;
-    super::checkpoints::chain_head(seq, hash, checkpointed)
-}
-
-fn insert_checkpoint(conn: &Connection, cp: &Checkpoint) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_checkpoints (seq, head, time, key_id, signature) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .and_then(|mut s| {
-        s.execute(rusqlite::params![
-            cp.seq,
-            cp.head.to_string(),
-            cp.time,
-            cp.key_id,
-            cp.signature
-        ])
-    })
-    .map_err(direct)?;
-    Ok(())
-}
-
-fn insert_record(conn: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
-    let text =
-        serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
-    let e = &r.entry;
-    conn.prepare_cached(
-        "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-         subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .and_then(|mut s| {
-        s.execute(rusqlite::params![
-            r.seq,
-            e.id,
-            e.time,
-            e.kind.map(|k| k.as_str()).unwrap_or("unknown"),
-            e.requester_oin,
-            e.source_oin,
-            e.subject_pseudonym,
-            e.purpose,
-            e.decision.map(|d| d.as_str()),
-            e.reason,
-            text,
-            r.prev_hash.to_string(),
-            r.hash.to_string(),
-        ])
-    })
-    .map_err(direct)?;
-    Ok(())
-}
-
-/// One chained append: head read under the write lock, records chained and inserted, a
-/// checkpoint when due, all in one transaction. Nothing is kept when any step fails.
-fn append(
-    conn: &mut Connection,
-    entries: &[AuditEntry],
-    every_records: i64,
-    sign: &CheckpointSign,
-) -> Result<ChainAppend, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(direct)?;
-    let ((mut seq, mut prev), checkpointed) = head_and_checkpoint(&tx)?;
-    let mut records = Vec::with_capacity(entries.len());
-    for entry in entries {
-        seq += 1;
-        let r = AuditRecord::chain(seq, entry.clone(), prev);
-        prev = r.hash;
-        insert_record(&tx, &r)?;
-        records.push(r);
+            .map_err(direct)
     }
-    let checkpoint = (seq - checkpointed >= every_records).then(|| sign(seq, prev));
-    if let Some(cp) = &checkpoint {
-        insert_checkpoint(&tx, cp)?;
-    }
-    tx.commit().map_err(direct)?;
-    Ok(ChainAppend {
-        records,
-        checkpoint,
-    })
-}
 
-fn checkpoint(
-    conn: &mut Connection,
-    sign: &CheckpointSign,
-) -> Result<Option<Checkpoint>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(direct)?;
-    let ((seq, head), checkpointed) = head_and_checkpoint(&tx)?;
-    if seq <= checkpointed {
-        return Ok(None);
+    async fn insert_records(&mut self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut statement = self
+            .0
+            .prepare_cached(
+                "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
+                 subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .map_err(direct)?;
+        for r in records {
+            let text = serde_json::to_string(r)
+                .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
+            let e = &r.entry;
+            statement
+                .execute(rusqlite::params![
+                    r.seq,
+                    e.id,
+                    e.time,
+                    e.kind.map(|k| k.as_str()).unwrap_or("unknown"),
+                    e.requester_oin,
+                    e.source_oin,
+                    e.subject_pseudonym,
+                    e.purpose,
+                    e.decision.map(|d| d.as_str()),
+                    e.reason,
+                    text,
+                    r.prev_hash.to_string(),
+                    r.hash.to_string(),
+                ])
+                .map_err(direct)?;
+        }
+        Ok(())
     }
-    let cp = sign(seq, head);
-    insert_checkpoint(&tx, &cp)?;
-    tx.commit().map_err(direct)?;
-    Ok(Some(cp))
+
+    async fn insert_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit_checkpoints (seq, head, time, key_id, signature) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(rusqlite::params![
+                    cp.seq,
+                    cp.head.to_string(),
+                    cp.time,
+                    cp.key_id,
+                    cp.signature
+                ])
+            })
+            .map_err(direct)?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.0.commit().map_err(direct)
+    }
+
+    async fn rollback(self) -> Result<(), StoreError> {
+        self.0.rollback().map_err(direct)
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::checkpoints::CheckpointSign;
-use super::covenants::{CovenantSignatureRow, CovenantVersionRow};
-use super::review::AuditSelect;
-use super::{ConsentRow, HandoverRow, Store, StoreError};
+use super::{
+    AuditSelect, CheckpointSign, ConsentRow, CovenantSignatureRow, CovenantVersionRow, HandoverRow,
+    Store, StoreError,
+};
 use crate::audit::checkpoint::{CheckpointKeys, CheckpointSigner};
 use crate::audit::record::{AuditEntry, AuditKind, AuditRecord, Outcome, GENESIS};
 use crate::crypto::Sealed;
