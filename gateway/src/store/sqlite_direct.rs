@@ -224,12 +224,17 @@ fn writer_connection(path: &Path) -> Result<Connection, StoreError> {
 
 /// Finish a chain-rule future over a [`DirectTx`] here, on the writer's thread. Every primitive
 /// of a `DirectTx` is done when it returns (rusqlite blocks), so the future is ready at its first
-/// poll: no executor, no hand-off, the whole commit where the batch was collected.
-fn run_now<T>(rule: impl std::future::Future<Output = T>) -> T {
-    match rule.now_or_never() {
-        Some(done) => done,
-        None => unreachable!("the chain rule awaits only DirectTx primitives, which never wait"),
-    }
+/// poll: no executor, no hand-off, the whole commit where the batch was collected. Should a
+/// future change make the rule wait on something else, the append fails (the transaction is
+/// dropped, so it rolls back, and the request is refused) rather than panicking the writer.
+fn run_now<T>(
+    rule: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    rule.now_or_never().unwrap_or_else(|| {
+        Err(StoreError::Thread(
+            "the chain rule waited on something other than the SQLite transaction".into(),
+        ))
+    })
 }
 
 /// The writer's transaction, filling in the primitives of the chain rule (`super::chain`) with
