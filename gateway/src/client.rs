@@ -398,7 +398,7 @@ impl MtlsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devcerts::UWV_OIN;
+    use devkit::certs::UWV_OIN;
     use std::convert::Infallible;
 
     use hyper::service::service_fn;

@@ -48,7 +48,7 @@ pub fn write_config(paths: &DemoPaths, listen: &str) -> anyhow::Result<PathBuf> 
     let data = &paths.data;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
     if !paths.certs.join("ca.pem").exists() {
-        crate::devcerts::generate(&paths.certs)?;
+        devkit::certs::generate(&paths.certs)?;
     }
     let certs = paths
         .certs

@@ -15,7 +15,6 @@ pub mod covenant_diff;
 pub mod covenant_sig;
 pub mod crypto;
 pub mod demo;
-pub mod devcerts;
 pub mod http;
 pub mod keys;
 pub mod metrics;

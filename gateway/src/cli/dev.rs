@@ -18,7 +18,7 @@ pub enum DevCommand {
 pub fn run(cmd: DevCommand) -> anyhow::Result<()> {
     match cmd {
         DevCommand::Certs { dir } => {
-            let written = crate::devcerts::generate(&dir)?;
+            let written = devkit::certs::generate(&dir)?;
             for path in &written {
                 println!("{}", path.display());
             }
