@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use devkit::client::{ClientResponse, MtlsClient};
 use gateway::audit::record::{AuditRecord, GENESIS};
-use gateway::client::{ClientResponse, MtlsClient};
 use gateway::config::Config;
 use gateway::crypto::Pseudonymizer;
 use gateway::demo::{self, DemoPaths, GORINCHEM, SDD, UWV};

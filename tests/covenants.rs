@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{Days, Utc};
 use common::*;
-use gateway::client::ClientResponse;
+use devkit::client::ClientResponse;
 use gateway::demo::{GORINCHEM, SDD, UWV};
 use hyper::Method;
 use jsonwebtoken::Algorithm;

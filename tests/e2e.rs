@@ -9,7 +9,7 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use gateway::client::ClientError;
+use devkit::client::ClientError;
 use gateway::consent_token::ConsentTokenError;
 use gateway::demo::{GORINCHEM, UWV};
 use hyper::Method;
@@ -59,7 +59,7 @@ fn claims_json(bsn: &str) -> Value {
 
 /// Assert that a consent token was refused with `invalid-consent-token` for `why`.
 #[track_caller]
-fn assert_token_refused(r: &gateway::client::ClientResponse, why: ConsentTokenError) {
+fn assert_token_refused(r: &devkit::client::ClientResponse, why: ConsentTokenError) {
     let v = assert_problem(r, 422, "invalid-consent-token");
     let detail = v["detail"].as_str().unwrap_or_default();
     assert!(
@@ -1090,7 +1090,7 @@ async fn revoking_consent_destroys_the_handover_record() {
 // ── no BSN oracle ───────────────────────────────────────────────────────────────────────────
 
 /// A refusal body without its (random) disclosure id.
-fn without_id(r: &gateway::client::ClientResponse) -> (u16, Option<String>, Value) {
+fn without_id(r: &devkit::client::ClientResponse) -> (u16, Option<String>, Value) {
     let mut v = r.json();
     assert!(v.get("disclosure_id").is_some(), "{}", text(r));
     v.as_object_mut().unwrap().remove("disclosure_id");

@@ -14,8 +14,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
+use devkit::client::{ClientResponse, MtlsClient};
 use gateway::audit::checkpoint::{CheckpointKeys, CheckpointPublicKey};
-use gateway::client::{ClientResponse, MtlsClient};
 use gateway::config::Config;
 use gateway::demo::SDD;
 use gateway::server::RunningServer;

@@ -11,8 +11,8 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use policy::{ConsentClaims, Covenant, DocumentFormat, Evidence, Oin};
 
-use crate::client::MtlsClient;
 use crate::config::Config;
+use devkit::client::{ClientResponse, MtlsClient};
 
 pub const UWV: &str = "00000001003214345000";
 pub const SDD: &str = "00000001823288444000";
@@ -247,7 +247,7 @@ pub fn demo_handover() -> serde_json::Value {
     }})
 }
 
-fn show(step: &str, resp: &crate::client::ClientResponse) {
+fn show(step: &str, resp: &ClientResponse) {
     let v = resp.json();
     println!("\n── {step}");
     println!("   HTTP {}", resp.status);
@@ -291,7 +291,7 @@ async fn ask(
     purpose: &str,
     bsn: &str,
     fields: &[&str],
-) -> anyhow::Result<crate::client::ClientResponse> {
+) -> anyhow::Result<ClientResponse> {
     let body = serde_json::to_vec(&serde_json::json!({
         "subject": { "bsn": bsn },
         "purpose": purpose,

@@ -8,7 +8,6 @@ pub mod auth;
 pub mod boot;
 pub mod catalogue;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod consent_token;
 pub mod covenant_diff;

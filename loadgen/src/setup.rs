@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use gateway::client::MtlsClient;
+use devkit::client::MtlsClient;
 use gateway::demo::{self, DemoPaths, CLIENT_WITH_CONSENT};
 use hyper::Method;
 

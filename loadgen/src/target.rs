@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::client::{ClientError, MtlsClient};
+use devkit::client::{ClientError, MtlsClient};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -24,7 +24,7 @@ use crate::options::{Engine, Options};
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(transparent)]
-    Tls(#[from] gateway::tls::TlsError),
+    Tls(#[from] devkit::tls::TlsError),
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("invalid server name {0:?}")]
@@ -117,7 +117,7 @@ impl std::fmt::Debug for Target {
 impl Target {
     /// Load certificates and the body, and prepare the request described by `options`.
     pub fn from_options(options: &Options) -> Result<Target, TargetError> {
-        let config = gateway::client::tls_client_config(
+        let config = devkit::tls::client_config(
             &options.ca,
             Some((options.cert.as_path(), options.key.as_path())),
         )?;

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use devkit::client::{ClientResponse, MtlsClient};
 use gateway::audit::record::{AuditRecord, GENESIS};
-use gateway::client::{ClientResponse, MtlsClient};
 use gateway::demo::{self, DemoPaths};
 use gateway::server::RunningServer;
 use gateway::store::Store;
