@@ -1,21 +1,31 @@
-//! The gateway against what the development kit (`devkit`, DEVELOPMENT ONLY) makes: the
-//! gateway's TLS server configuration and peer identity seen through the test client (identity
-//! read, keep-alive, foreign, expired and revoked certificates refused by TLS).
+//! The gateway against what the development kit (`devkit`, DEVELOPMENT ONLY) makes: consent
+//! tokens, people's bearer tokens and covenant signatures that the gateway's own verifiers accept
+//! (covenant signatures byte-identical to `poortwachter covenant sign`'s where the algorithm is
+//! deterministic), and the gateway's TLS server configuration and peer identity seen through the
+//! test client (identity read, keep-alive, foreign, expired and revoked certificates refused).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use devkit::certs::UWV_OIN;
+use devkit::certs::{SDD_OIN, UWV_OIN};
 use devkit::client::MtlsClient;
-use gateway::tls;
+use devkit::demo::{self, GATEWAY_ID};
+use devkit::sign;
+use gateway::auth::{HumanVerifier, Role};
+use gateway::config::{HumanIssuerSection, KeySection};
+use gateway::consent_token::ConsentVerifier;
+use gateway::keys::KeyRing;
+use gateway::{covenant_sig, tls};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
+use jsonwebtoken::Algorithm;
+use policy::{Covenant, DocumentFormat, Oin};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -23,6 +33,95 @@ fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../certs-example")
         .join(name)
+}
+
+fn key_section(kid: &str, alg: &str, file: &str) -> KeySection {
+    KeySection {
+        kid: kid.into(),
+        alg: alg.into(),
+        file: example(file),
+    }
+}
+
+#[test]
+fn devkit_consent_tokens_verify_with_the_gateways_consent_verifier() {
+    let mut keys = KeyRing::default();
+    let uwv: Oin = UWV_OIN.parse().unwrap();
+    keys.add(
+        &uwv,
+        &key_section("uwv-consent-1", "ES256", "consent-keys/uwv-es256.pub.pem"),
+    )
+    .unwrap();
+    let verifier = ConsentVerifier::new(keys, GATEWAY_ID.into(), 60);
+    let now = chrono::Utc::now().timestamp();
+    let claims = demo::demo_consent(&demo::new_consent_id(), demo::CLIENT_WITH_CONSENT, now)
+        .expect("claims");
+    let token = demo::sign_as_uwv(&example(""), &claims).expect("signed");
+    let verified = verifier
+        .verify(&token, now)
+        .expect("the gateway accepts it");
+    assert_eq!(
+        serde_json::to_value(verified).unwrap(),
+        serde_json::to_value(claims).unwrap()
+    );
+}
+
+#[test]
+fn devkit_bearer_tokens_verify_with_the_gateways_human_verifier() {
+    let verifier = HumanVerifier::new(&[HumanIssuerSection {
+        issuer: "https://login.poortwachter.example".into(),
+        audience: GATEWAY_ID.into(),
+        keys: vec![key_section(
+            "issuer-1",
+            "ES256",
+            "jwt-issuer/issuer.pub.pem",
+        )],
+    }])
+    .unwrap();
+    let token = demo::person_token(&example(""), "fg-sdd-1", SDD_OIN, &["privacy-officer"])
+        .expect("signed");
+    let claims = verifier.verify(&token).expect("the gateway accepts it");
+    assert_eq!(claims.sub, "fg-sdd-1");
+    assert_eq!(claims.org.as_str(), SDD_OIN);
+    assert_eq!(claims.roles, vec![Role::PrivacyOfficer]);
+}
+
+#[test]
+fn devkit_covenant_signatures_are_those_of_poortwachter_covenant_sign() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text =
+        std::fs::read_to_string(repo.join("schemas/examples/covenant-drechtsteden.toml")).unwrap();
+    let covenant = Covenant::parse(&text, DocumentFormat::Toml).unwrap();
+    let mut keys = KeyRing::default();
+    for (party, kid, alg, file, algorithm) in [
+        (UWV_OIN, "uwv-covenant-1", "ES256", "uwv", Algorithm::ES256),
+        (SDD_OIN, "sdd-covenant-1", "EdDSA", "sdd", Algorithm::EdDSA),
+    ] {
+        let party: Oin = party.parse().unwrap();
+        keys.add(
+            &party,
+            &key_section(kid, alg, &format!("covenant-keys/{file}.pub.pem")),
+        )
+        .unwrap();
+        let key = sign::load_key(
+            &example(&format!("covenant-keys/{file}.key.pem")),
+            algorithm,
+        )
+        .unwrap();
+        let ours = sign::covenant(&covenant, &party, kid, algorithm, &key).unwrap();
+        assert_eq!(
+            covenant_sig::verify(&covenant, &ours, &keys),
+            Ok(party.clone()),
+            "{kid}"
+        );
+        let gateways = covenant_sig::sign(&covenant, &party, kid, algorithm, &key).unwrap();
+        if algorithm == Algorithm::EdDSA {
+            // Ed25519 is deterministic: the same header and payload give the same signature.
+            assert_eq!(ours, gateways, "{kid}");
+        } else {
+            assert_eq!(ours.split('.').next(), gateways.split('.').next(), "{kid}");
+        }
+    }
 }
 
 /// A minimal mutual-TLS server that answers every request with the caller's OIN (or the

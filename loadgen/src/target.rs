@@ -74,7 +74,7 @@ pub struct Answer {
 /// Drechtsteden covenant both cover, on behalf of a named employee.
 pub fn demo_disclosure_body() -> Vec<u8> {
     let body = serde_json::json!({
-        "subject": { "bsn": gateway::demo::CLIENT_WITH_CONSENT },
+        "subject": { "bsn": devkit::demo::CLIENT_WITH_CONSENT },
         "purpose": "job-mediation",
         "fields": [
             "available_hours_per_week",
@@ -348,6 +348,6 @@ mod tests {
     fn demo_disclosure_body_is_a_disclosure_request() {
         let v: serde_json::Value = serde_json::from_slice(&demo_disclosure_body()).expect("JSON");
         assert_eq!(v["purpose"], "job-mediation");
-        assert_eq!(v["subject"]["bsn"], gateway::demo::CLIENT_WITH_CONSENT);
+        assert_eq!(v["subject"]["bsn"], devkit::demo::CLIENT_WITH_CONSENT);
     }
 }

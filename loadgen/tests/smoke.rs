@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use gateway::demo::{self, DemoPaths};
+use devkit::demo::{self, DemoPaths};
 use loadgen::Options;
 
 fn repo_root() -> PathBuf {
@@ -46,7 +46,7 @@ async fn harness_drives_disclosures_and_counts_refusals_by_reason() {
     let data = tempfile::tempdir().expect("temporary directory");
     let config_path = demo::write_config(&DemoPaths::in_repo(&root, data.path()), "127.0.0.1:0")
         .expect("demo configuration is written");
-    let config = demo::load(&config_path).expect("demo configuration loads");
+    let config = gateway::config::Config::load(&config_path).expect("demo configuration loads");
     let (server, writer) = gateway::cli::serve::start(config)
         .await
         .expect("gateway starts");

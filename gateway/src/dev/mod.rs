@@ -1,5 +1,8 @@
-//! `poortwachter dev …`: development helpers. Everything they make is for development and tests
-//! only and must never reach production.
+//! DEVELOPMENT ONLY: the `poortwachter` binary's development commands, `demo` (in `demo`) and
+//! `dev …` (here), on the `devkit` crate. They are part of the binary, not of the gateway library.
+//! Everything they make is for development and tests only and must never reach production.
+
+pub mod demo;
 
 use std::path::PathBuf;
 
