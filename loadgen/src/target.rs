@@ -1,5 +1,5 @@
 //! The server under load and one request to it: TLS client configuration, a prepared request, and
-//! the two ways of sending it (a connection owned by one worker, or the gateway's pooled client).
+//! the two ways of sending it (a connection owned by one worker, or devkit's pooled client).
 //! Reads whole response bodies but keeps only what the report needs (status and `reason`).
 
 use std::net::SocketAddr;

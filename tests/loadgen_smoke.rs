@@ -1,7 +1,8 @@
 //! Smoke test of the load harness (seconds, for CI): a gateway with the demo setup runs in this
 //! process on an ephemeral port; `loadgen` sets up the demo data, drives permitted disclosures in
 //! both modes for a moment without errors, and counts a refused caller's answers by `reason`.
-//! Not a benchmark: it only proves the harness still works.
+//! Not a benchmark: it only proves the harness still works. It lives with the gateway's tests so
+//! that `loadgen` itself need not depend on the gateway.
 
 use std::path::{Path, PathBuf};
 
