@@ -11,10 +11,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use devkit::demo;
 use gateway::audit::checkpoint::{CheckpointKeys, CheckpointPublicKey};
 use gateway::audit::verify::{ProblemKind, VerifyOptions};
 use gateway::audit::verify_sources::verify_store;
-use gateway::demo;
 use hyper::Method;
 use serde_json::Value;
 
@@ -37,7 +37,7 @@ async fn start() -> Running {
         1,
     );
     std::fs::write(&config, text).expect("config written");
-    let loaded = demo::load(&config).expect("config loads");
+    let loaded = gateway::config::Config::load(&config).expect("config loads");
     assert_eq!(
         (
             loaded.audit.checkpoint_every_records,
@@ -311,7 +311,7 @@ async fn a_live_gateway_signs_checkpoints_and_its_database_verifies_until_a_row_
     assert_eq!((p.kind, p.seq), (ProblemKind::Truncated, head - 2), "{p}");
 
     // … and a gateway refuses to append to that log.
-    let mut cfg = demo::load(&config).expect("config");
+    let mut cfg = gateway::config::Config::load(&config).expect("config");
     cfg.database.url = url.clone();
     let refused = gateway::boot::build(cfg).await;
     let Err(e) = refused else {

@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use devkit::client::{ClientResponse, MtlsClient};
+use devkit::demo::{self, DemoPaths, GORINCHEM, SDD, UWV};
 use gateway::audit::record::{AuditRecord, GENESIS};
-use gateway::client::{ClientResponse, MtlsClient};
 use gateway::config::Config;
 use gateway::crypto::Pseudonymizer;
-use gateway::demo::{self, DemoPaths, GORINCHEM, SDD, UWV};
 use gateway::server::RunningServer;
 use hyper::Method;
 use serde_json::{json, Value};
@@ -805,7 +805,7 @@ async fn no_token_is_401_and_a_token_without_the_role_is_403() {
         )
         .expect("key");
         let now = chrono::Utc::now().timestamp();
-        gateway::auth::issue(
+        devkit::sign::bearer_token(
             &json!({"iss": "https://login.poortwachter.example", "aud": demo::GATEWAY_ID,
                     "sub": "x", "org": SDD, "roles": ["privacy-officer", "operator"],
                     "exp": now + 600}),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{Days, Utc};
 use common::*;
-use gateway::client::ClientResponse;
-use gateway::demo::{GORINCHEM, SDD, UWV};
+use devkit::client::ClientResponse;
+use devkit::demo::{GORINCHEM, SDD, UWV};
 use hyper::Method;
 use jsonwebtoken::Algorithm;
 use policy::{Covenant, DocumentFormat, Grant, LegalBasis, Party, PartyRole};
@@ -23,7 +23,7 @@ const PILOT: &str = "werkfit-pilot";
 // ── helpers ─────────────────────────────────────────────────────────────────────────────────
 
 fn token(roles: &[&str]) -> String {
-    gateway::demo::person_token(&certs_dir(), ADMIN, SDD, roles).expect("bearer token")
+    devkit::demo::person_token(&certs_dir(), ADMIN, SDD, roles).expect("bearer token")
 }
 
 fn admin_token() -> String {
@@ -676,7 +676,7 @@ async fn lifecycle_state_survives_a_restart() {
     // Same data directory, same database; the configuration is written again (and its covenant
     // is already in the database, so it is not imported twice or reopened).
     let config_path = write_demo_config(data.path(), "127.0.0.1:0");
-    let config = gateway::demo::load(&config_path).expect("configuration loads");
+    let config = gateway::config::Config::load(&config_path).expect("configuration loads");
     let (server, writer) = gateway::cli::serve::start(config)
         .await
         .expect("gateway restarts");

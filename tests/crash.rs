@@ -110,7 +110,7 @@ async fn every_answered_disclosure_survives_a_sigkill_of_the_gateway() {
             hyper::Method::PUT,
             &format!("/v1/handovers/job-mediation/{with_consent}"),
             None,
-            Some(serde_json::to_vec(&gateway::demo::demo_handover()).unwrap()),
+            Some(serde_json::to_vec(&devkit::demo::demo_handover()).unwrap()),
         )
         .await
         .expect("answered");

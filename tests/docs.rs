@@ -26,7 +26,7 @@ fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_test_security_md_cites_exists() {
     let security = std::fs::read_to_string(repo().join("SECURITY.md")).unwrap();
     let mut sources = Vec::new();
-    for dir in ["policy", "gateway", "tests", "loadgen"] {
+    for dir in ["policy", "devkit", "gateway", "tests", "loadgen"] {
         rust_sources(&repo().join(dir), &mut sources);
     }
     let code: String = sources
@@ -119,4 +119,24 @@ fn deployment_files_parse_and_keep_their_safety_settings() {
         dockerfile.matches("FROM ").count() >= 2,
         "multi-stage build"
     );
+}
+
+#[test]
+fn the_image_build_copies_every_workspace_member() {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = manifest.parse().expect("Cargo.toml parses");
+    let members = manifest["workspace"]["members"]
+        .as_array()
+        .expect("workspace members");
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    assert!(!members.is_empty());
+    for member in members {
+        let member = member.as_str().expect("a path");
+        assert!(
+            dockerfile
+                .lines()
+                .any(|l| l.trim() == format!("COPY {member} {member}")),
+            "deploy/Dockerfile does not COPY the workspace member {member}: cargo would refuse the build"
+        );
+    }
 }

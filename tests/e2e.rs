@@ -9,9 +9,9 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use gateway::client::ClientError;
+use devkit::client::ClientError;
+use devkit::demo::{GORINCHEM, UWV};
 use gateway::consent_token::ConsentTokenError;
-use gateway::demo::{GORINCHEM, UWV};
 use hyper::Method;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
@@ -59,7 +59,7 @@ fn claims_json(bsn: &str) -> Value {
 
 /// Assert that a consent token was refused with `invalid-consent-token` for `why`.
 #[track_caller]
-fn assert_token_refused(r: &gateway::client::ClientResponse, why: ConsentTokenError) {
+fn assert_token_refused(r: &devkit::client::ClientResponse, why: ConsentTokenError) {
     let v = assert_problem(r, 422, "invalid-consent-token");
     let detail = v["detail"].as_str().unwrap_or_default();
     assert!(
@@ -144,7 +144,7 @@ async fn certificate_of_an_unknown_organisation_is_refused_with_unknown_organisa
             "unknown-org",
             "job-mediation",
             &bsn,
-            &gateway::demo::demo_handover(),
+            &devkit::demo::demo_handover(),
         )
         .await;
     assert_problem(&r, 403, "unknown-organisation");
@@ -230,12 +230,7 @@ async fn client_without_consent_is_refused_with_consent_required() {
     assert!(id.starts_with("dsc_"));
     // Storing consent-bound data without a consent is refused too.
     let r = gw
-        .put_handover(
-            "uwv",
-            "job-mediation",
-            &bsn,
-            &gateway::demo::demo_handover(),
-        )
+        .put_handover("uwv", "job-mediation", &bsn, &devkit::demo::demo_handover())
         .await;
     assert_problem(&r, 403, "consent-required");
 }
@@ -493,12 +488,7 @@ async fn audit_outage_fails_closed_with_audit_unavailable_and_releases_nothing()
     let bsn = bsn(17);
     gw.register_demo_consent(&bsn).await;
     let r = gw
-        .put_handover(
-            "uwv",
-            "job-mediation",
-            &bsn,
-            &gateway::demo::demo_handover(),
-        )
+        .put_handover("uwv", "job-mediation", &bsn, &devkit::demo::demo_handover())
         .await;
     assert_eq!(r.status, 201, "{}", text(&r));
 
@@ -949,7 +939,7 @@ async fn disclosure_releases_exactly_the_requested_granted_and_consented_fields(
     let gw = Gateway::start().await;
     let bsn = bsn(60);
     let jti = gw.register_demo_consent(&bsn).await;
-    let handover = gateway::demo::demo_handover();
+    let handover = devkit::demo::demo_handover();
     let r = gw
         .put_handover("uwv", "job-mediation", &bsn, &handover)
         .await;
@@ -1049,12 +1039,7 @@ async fn revoking_consent_destroys_the_handover_record() {
     let bsn = bsn(61);
     let jti = gw.register_demo_consent(&bsn).await;
     let r = gw
-        .put_handover(
-            "uwv",
-            "job-mediation",
-            &bsn,
-            &gateway::demo::demo_handover(),
-        )
+        .put_handover("uwv", "job-mediation", &bsn, &devkit::demo::demo_handover())
         .await;
     assert_eq!(r.status, 201, "{}", text(&r));
     assert_eq!(r.json()["consent"], jti);
@@ -1090,7 +1075,7 @@ async fn revoking_consent_destroys_the_handover_record() {
 // ── no BSN oracle ───────────────────────────────────────────────────────────────────────────
 
 /// A refusal body without its (random) disclosure id.
-fn without_id(r: &gateway::client::ClientResponse) -> (u16, Option<String>, Value) {
+fn without_id(r: &devkit::client::ClientResponse) -> (u16, Option<String>, Value) {
     let mut v = r.json();
     assert!(v.get("disclosure_id").is_some(), "{}", text(r));
     v.as_object_mut().unwrap().remove("disclosure_id");
@@ -1310,7 +1295,7 @@ async fn every_disclosure_answer_is_audited_and_the_chain_verifies() {
             "uwv",
             "job-mediation",
             &with_consent,
-            &gateway::demo::demo_handover(),
+            &devkit::demo::demo_handover(),
         )
         .await;
     assert_eq!(r.status, 201, "{}", text(&r));

@@ -53,7 +53,7 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
     let without_consent = bsn(2);
     let revoked = bsn(3);
     let invalid_bsn = "123456789";
-    let handover = gateway::demo::demo_handover();
+    let handover = devkit::demo::demo_handover();
 
     // Consents, handovers (valid and refused), permits and refusals.
     let jti = gw.register_demo_consent(&with_consent).await;

@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
+use devkit::client::{ClientResponse, MtlsClient};
+use devkit::demo::SDD;
 use gateway::audit::checkpoint::{CheckpointKeys, CheckpointPublicKey};
-use gateway::client::{ClientResponse, MtlsClient};
 use gateway::config::Config;
-use gateway::demo::SDD;
 use gateway::server::RunningServer;
 use hyper::Method;
 
@@ -56,7 +56,8 @@ struct Peer {
 
 impl Peer {
     async fn start(first: &Gateway, adjust: fn(&mut Config)) -> Peer {
-        let mut config = gateway::demo::load(&first.config_path).expect("configuration loads");
+        let mut config =
+            gateway::config::Config::load(&first.config_path).expect("configuration loads");
         adjust(&mut config);
         let (server, writer) = gateway::cli::serve::start(config)
             .await
@@ -137,7 +138,7 @@ async fn revoke(client: &MtlsClient, jti: &str) -> ClientResponse {
 }
 
 fn admin_token() -> String {
-    gateway::demo::person_token(&certs_dir(), "regio-admin-1", SDD, &["covenant-admin"])
+    devkit::demo::person_token(&certs_dir(), "regio-admin-1", SDD, &["covenant-admin"])
         .expect("bearer token")
 }
 
@@ -203,7 +204,7 @@ async fn postgres_backend_runs_the_whole_disclosure_path_and_its_audit_chain_ver
             "uwv",
             "job-mediation",
             &with_consent,
-            &gateway::demo::demo_handover(),
+            &devkit::demo::demo_handover(),
         )
         .await;
     assert_eq!(r.status, 201, "{}", text(&r));
@@ -382,7 +383,7 @@ async fn two_instances_under_concurrent_load_extend_one_unforked_verifiable_chai
     let subjects: Vec<String> = (0..8).map(|i| bsn(200 + i)).collect();
     for s in &subjects {
         a.register_demo_consent(s).await;
-        let body = serde_json::to_vec(&gateway::demo::demo_handover()).unwrap();
+        let body = serde_json::to_vec(&devkit::demo::demo_handover()).unwrap();
         let r = a
             .client("uwv")
             .send(
@@ -512,7 +513,7 @@ async fn consent_revoked_through_one_instance_is_refused_by_the_other_on_its_nex
             "uwv",
             "job-mediation",
             &subject,
-            &gateway::demo::demo_handover(),
+            &devkit::demo::demo_handover(),
         )
         .await;
     assert_eq!(r.status, 201, "{}", text(&r));

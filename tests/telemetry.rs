@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use devkit::demo::{self, DemoPaths};
 use gateway::config::Config;
-use gateway::demo::{self, DemoPaths};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 

@@ -111,15 +111,3 @@ impl HumanVerifier {
             .map_err(|_| AuthError::Unauthorized)
     }
 }
-
-/// Issue a bearer token (for the demo, tests and `poortwachter dev token`).
-pub fn issue(
-    claims: &serde_json::Value,
-    kid: &str,
-    alg: Algorithm,
-    key: &jsonwebtoken::EncodingKey,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = jsonwebtoken::Header::new(alg);
-    header.kid = Some(kid.into());
-    jsonwebtoken::encode(&header, claims, key)
-}

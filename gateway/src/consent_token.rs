@@ -117,17 +117,3 @@ impl ConsentVerifier {
         Ok(claims)
     }
 }
-
-/// Sign consent claims as a compact JWS (`typ: consent+jwt`) — what an issuer's system does; used
-/// by the demo and the tests.
-pub fn issue_token(
-    claims: &ConsentClaims,
-    kid: &str,
-    alg: Algorithm,
-    key: &jsonwebtoken::EncodingKey,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = jsonwebtoken::Header::new(alg);
-    header.typ = Some("consent+jwt".into());
-    header.kid = Some(kid.into());
-    jsonwebtoken::encode(&header, claims, key)
-}

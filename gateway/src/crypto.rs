@@ -191,7 +191,7 @@ pub fn time_ordered_id(prefix: &str) -> String {
     format!("{prefix}_{}", lower_hex(&bytes))
 }
 
-/// Fresh random bytes, e.g. for generating secrets in the demo.
+/// Fresh random bytes.
 pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
     let mut out = vec![0u8; len];
     SystemRandom::new()

@@ -1,6 +1,8 @@
-//! poortwachter gateway: the mutual-TLS server, storage, audit log, token verification and CLI
-//! around the pure `policy` crate. `boot` builds the state, `ops` holds the use-cases, `http`
-//! the router and the one mapping of errors to problem details.
+//! poortwachter gateway: the mutual-TLS server, storage, audit log, token verification and the
+//! production subcommands around the pure `policy` crate. `boot` builds the state, `ops` holds
+//! the use-cases, `http` the router and the one mapping of errors to problem details. No
+//! development code lives here: the demo, development certificates, the test client and token
+//! issuing are the `devkit` crate, used by the binary's `dev` module (`main.rs`) and the tests.
 
 pub mod api;
 pub mod audit;
@@ -8,14 +10,11 @@ pub mod auth;
 pub mod boot;
 pub mod catalogue;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod consent_token;
 pub mod covenant_diff;
 pub mod covenant_sig;
 pub mod crypto;
-pub mod demo;
-pub mod devcerts;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -242,9 +242,13 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devcerts::{SDD_OIN, UNKNOWN_OIN, UWV_OIN};
     use rustls::server::danger::ClientCertVerifier;
     use rustls_pki_types::UnixTime;
+
+    // The OINs in the committed example certificates (certs-example/README.md).
+    const UWV_OIN: &str = "00000001003214345000";
+    const SDD_OIN: &str = "00000001823288444000";
+    const UNKNOWN_OIN: &str = "00000009999999999000";
 
     fn example(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

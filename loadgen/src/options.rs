@@ -70,7 +70,7 @@ pub struct Options {
     #[arg(long, short, default_value_t = 1)]
     pub threads: usize,
     /// How requests are sent: one hyper HTTP/1.1 connection per worker (`direct`), or the
-    /// gateway's pooled `MtlsClient` (`pool`, for comparison).
+    /// development kit's pooled `MtlsClient` (`pool`, for comparison).
     #[arg(long, value_enum, default_value_t = Engine::Direct)]
     pub engine: Engine,
     /// Print the report as JSON instead of text.
@@ -113,7 +113,7 @@ pub struct Options {
 pub enum Engine {
     /// One hyper HTTP/1.1 connection per worker, owned by it: no pool, no lock.
     Direct,
-    /// The gateway's `MtlsClient` (a shared keep-alive pool), as the demo and tests use it.
+    /// devkit's `MtlsClient` (a shared keep-alive pool), as the demo and tests use it.
     Pool,
 }
 

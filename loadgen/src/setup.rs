@@ -5,14 +5,14 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use gateway::client::MtlsClient;
-use gateway::demo::{self, DemoPaths, CLIENT_WITH_CONSENT};
+use devkit::client::MtlsClient;
+use devkit::demo::{self, DemoPaths, CLIENT_WITH_CONSENT};
 use hyper::Method;
 
 use crate::options::Options;
 use crate::target::Target;
 
-/// Write a complete demo configuration into `dir` (see `gateway::demo::write_config`); returns
+/// Write a complete demo configuration into `dir` (see `devkit::demo::write_config`); returns
 /// the configuration file's path.
 pub fn write_demo_config(options: &Options, dir: &std::path::Path) -> anyhow::Result<String> {
     let paths = DemoPaths {
@@ -43,7 +43,7 @@ pub async fn setup_demo(options: &Options) -> anyhow::Result<()> {
         .context("cannot make a client with UWV's certificate")?;
 
     let now = i64::try_from(unix_now().as_secs()).unwrap_or(i64::MAX);
-    let jti = gateway::crypto::random_id("consent");
+    let jti = demo::new_consent_id();
     let token = demo::sign_as_uwv(certs, &demo::demo_consent(&jti, CLIENT_WITH_CONSENT, now)?)?;
     let body = serde_json::to_vec(&serde_json::json!({ "token": token }))?;
     let r = uwv

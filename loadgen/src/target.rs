@@ -1,5 +1,5 @@
 //! The server under load and one request to it: TLS client configuration, a prepared request, and
-//! the two ways of sending it (a connection owned by one worker, or the gateway's pooled client).
+//! the two ways of sending it (a connection owned by one worker, or devkit's pooled client).
 //! Reads whole response bodies but keeps only what the report needs (status and `reason`).
 
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::client::{ClientError, MtlsClient};
+use devkit::client::{ClientError, MtlsClient};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -24,7 +24,7 @@ use crate::options::{Engine, Options};
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(transparent)]
-    Tls(#[from] gateway::tls::TlsError),
+    Tls(#[from] devkit::tls::TlsError),
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("invalid server name {0:?}")]
@@ -74,7 +74,7 @@ pub struct Answer {
 /// Drechtsteden covenant both cover, on behalf of a named employee.
 pub fn demo_disclosure_body() -> Vec<u8> {
     let body = serde_json::json!({
-        "subject": { "bsn": gateway::demo::CLIENT_WITH_CONSENT },
+        "subject": { "bsn": devkit::demo::CLIENT_WITH_CONSENT },
         "purpose": "job-mediation",
         "fields": [
             "available_hours_per_week",
@@ -117,7 +117,7 @@ impl std::fmt::Debug for Target {
 impl Target {
     /// Load certificates and the body, and prepare the request described by `options`.
     pub fn from_options(options: &Options) -> Result<Target, TargetError> {
-        let config = gateway::client::tls_client_config(
+        let config = devkit::tls::client_config(
             &options.ca,
             Some((options.cert.as_path(), options.key.as_path())),
         )?;
@@ -348,6 +348,6 @@ mod tests {
     fn demo_disclosure_body_is_a_disclosure_request() {
         let v: serde_json::Value = serde_json::from_slice(&demo_disclosure_body()).expect("JSON");
         assert_eq!(v["purpose"], "job-mediation");
-        assert_eq!(v["subject"]["bsn"], gateway::demo::CLIENT_WITH_CONSENT);
+        assert_eq!(v["subject"]["bsn"], devkit::demo::CLIENT_WITH_CONSENT);
     }
 }

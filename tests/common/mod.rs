@@ -11,9 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use devkit::client::{ClientResponse, MtlsClient};
+use devkit::demo::{self, DemoPaths};
 use gateway::audit::record::{AuditRecord, GENESIS};
-use gateway::client::{ClientResponse, MtlsClient};
-use gateway::demo::{self, DemoPaths};
 use gateway::server::RunningServer;
 use gateway::store::Store;
 use hyper::Method;
@@ -159,7 +159,8 @@ impl Gateway {
             use_postgres(data.path(), &server).await;
         }
         let config_path = write_demo_config(data.path(), "127.0.0.1:0");
-        let mut config = demo::load(&config_path).expect("demo configuration loads");
+        let mut config =
+            gateway::config::Config::load(&config_path).expect("demo configuration loads");
         adjust(&mut config);
         let (server, writer) = gateway::cli::serve::start(config)
             .await

@@ -1,5 +1,6 @@
-//! `poortwachter serve` and `poortwachter demo`: run the gateway (with graceful shutdown on
-//! Ctrl-C / SIGTERM: stop accepting, finish in-flight requests, flush the audit log).
+//! `poortwachter serve`: run the gateway (with graceful shutdown on Ctrl-C / SIGTERM: stop
+//! accepting, finish in-flight requests, flush the audit log). `start` and `serve_until_signal`
+//! are also how the binary's `demo` and the end-to-end tests run a gateway.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,25 +15,6 @@ pub struct ServeArgs {
     /// The configuration file (TOML). Secrets may come from environment variables named in it.
     #[arg(long, short, env = "POORTWACHTER_CONFIG")]
     pub config: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Port to listen on (localhost only).
-    #[arg(long, default_value_t = 8443)]
-    pub port: u16,
-    /// Run the scenario and exit instead of serving on.
-    #[arg(long)]
-    pub once: bool,
-    /// Where the demo keeps its configuration, secrets and SQLite database.
-    #[arg(long, default_value = "demo-data")]
-    pub data_dir: PathBuf,
-    /// The example certificates (generated there when missing).
-    #[arg(long, default_value = "certs-example")]
-    pub certs: PathBuf,
-    /// The covenant the demo runs under.
-    #[arg(long, default_value = "schemas/examples/covenant-drechtsteden.toml")]
-    pub covenant: PathBuf,
 }
 
 async fn shutdown_requested() {
@@ -71,7 +53,8 @@ pub async fn start(
     Ok((server, writer))
 }
 
-async fn serve_until_signal(
+/// Serve until Ctrl-C or SIGTERM, then shut down gracefully and flush the audit log.
+pub async fn serve_until_signal(
     server: crate::server::RunningServer,
     writer: tokio::task::JoinHandle<()>,
 ) {
@@ -91,39 +74,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(addr = %server.addr, "poortwachter listening");
         serve_until_signal(server, writer).await;
         telemetry.shutdown();
-        Ok(())
-    })
-}
-
-pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    crate::telemetry::init_logs(Some("warn"));
-    let paths = crate::demo::DemoPaths {
-        certs: args.certs.clone(),
-        covenant: args.covenant.clone(),
-        data: args.data_dir.clone(),
-    };
-    let config_path = crate::demo::write_config(&paths, &format!("127.0.0.1:{}", args.port))?;
-    let config = Config::load(&config_path)?;
-    let certs = args.certs.canonicalize()?;
-    println!("poortwachter demo — DEVELOPMENT CERTIFICATES, not for production");
-    println!("configuration: {}", config_path.display());
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let (server, writer) = start(config).await?;
-        let port = server.addr.port();
-        println!(
-            "gateway listening on https://localhost:{port} (mutual TLS, SQLite, durable audit)"
-        );
-        crate::demo::wait_ready(&certs, port).await?;
-        crate::demo::run_scenario(&certs, port).await?;
-        if args.once {
-            server.shutdown(Duration::from_secs(5)).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-            println!("\nDone (--once).");
-        } else {
-            crate::demo::print_curl(&certs, port);
-            serve_until_signal(server, writer).await;
-        }
         Ok(())
     })
 }

@@ -132,6 +132,48 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
+    /// UWV's OIN, as the source of a handover row.
+    const UWV: &str = "00000001003214345000";
+
+    /// The state of a gateway on a fresh SQLite database in `dir`, with the committed example
+    /// certificates and checkpoint key and no organisations or covenants (retention needs none);
+    /// `audit` is added to the `[audit]` section.
+    async fn state_in(dir: &std::path::Path, audit: &str) -> (AppState, JoinHandle<()>) {
+        use base64::Engine;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let c = root.join("certs-example").canonicalize().unwrap();
+        let c = c.display();
+        let d = dir.display();
+        for name in ["kek.b64", "pseudonym-key.b64"] {
+            let key = crate::crypto::random_bytes(32).unwrap();
+            let text = base64::engine::general_purpose::STANDARD.encode(key);
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let config = format!(
+            r#"
+[gateway]
+id = "retention-test"
+listen = "127.0.0.1:0"
+[tls]
+cert = "{c}/server.pem"
+key = "{c}/server-key.pem"
+client_ca = "{c}/ca.pem"
+[database]
+url = "sqlite://{d}/poortwachter.db"
+[secrets]
+kek = {{ file = "{d}/kek.b64" }}
+pseudonym_key = {{ file = "{d}/pseudonym-key.b64" }}
+[audit]
+checkpoint_key = "{c}/audit/checkpoint-ed25519.key.pem"
+{audit}
+"#
+        );
+        let config_path = dir.join("poortwachter.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let config = crate::config::Config::load(&config_path).unwrap();
+        crate::boot::build(config).await.unwrap()
+    }
+
     #[derive(Debug, Deserialize)]
     struct Section {
         #[serde(default)]
@@ -160,17 +202,12 @@ mod tests {
     async fn audit_retention_deletes_old_records_up_to_a_checkpoint_and_the_log_still_verifies() {
         use crate::audit::verify::VerifyOptions;
         let dir = tempfile::tempdir().unwrap();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let paths = crate::demo::DemoPaths::in_repo(&root, dir.path());
-        let config_path = crate::demo::write_config(&paths, "127.0.0.1:0").unwrap();
-        let text = std::fs::read_to_string(&config_path).unwrap().replace(
-            "[audit]",
-            "[audit]\nretention_days = 30\ncheckpoint_every_records = 5",
-        );
-        std::fs::write(&config_path, text).unwrap();
-        let config = crate::config::Config::load(&config_path).unwrap();
-        assert_eq!(config.audit.retention_days, AuditRetention::Days(30));
-        let (state, _writer) = crate::boot::build(config).await.unwrap();
+        let (state, _writer) = state_in(
+            dir.path(),
+            "retention_days = 30\ncheckpoint_every_records = 5",
+        )
+        .await;
+        assert_eq!(state.config.audit.retention_days, AuditRetention::Days(30));
         let now = Utc::now();
         // 12 records 40 days old, then 8 from today: checkpoints land every 5 records.
         for i in 0..20 {
@@ -227,11 +264,7 @@ mod tests {
     #[tokio::test]
     async fn sweep_destroys_only_expired_handovers_and_records_the_count() {
         let dir = tempfile::tempdir().unwrap();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let paths = crate::demo::DemoPaths::in_repo(&root, dir.path());
-        let config_path = crate::demo::write_config(&paths, "127.0.0.1:0").unwrap();
-        let config = crate::config::Config::load(&config_path).unwrap();
-        let (state, _writer) = crate::boot::build(config).await.unwrap();
+        let (state, _writer) = state_in(dir.path(), "").await;
         let now = Utc::now();
         for (subject, expires_at) in [("old", now.timestamp() - 1), ("new", now.timestamp() + 60)] {
             let sealed = state.kek.seal(b"aad", b"{}").unwrap();
@@ -240,7 +273,7 @@ mod tests {
                 .put_handover(&crate::store::HandoverRow {
                     purpose: "job-mediation".into(),
                     subject_pseudonym: subject.into(),
-                    source_oin: crate::demo::UWV.into(),
+                    source_oin: UWV.into(),
                     covenant_id: "c".into(),
                     consent_jti: None,
                     stored_at: now.timestamp() - 10,
@@ -252,7 +285,7 @@ mod tests {
         }
         assert_eq!(sweep_once(&state, now).await.unwrap(), 1);
         assert_eq!(sweep_once(&state, now).await.unwrap(), 0);
-        let get = |s: &'static str| state.store.handover("job-mediation", s, crate::demo::UWV);
+        let get = |s: &'static str| state.store.handover("job-mediation", s, UWV);
         assert!(get("old").await.unwrap().is_none());
         assert!(get("new").await.unwrap().is_some());
         let records = state.store.audit_records(0, 10).await.unwrap();

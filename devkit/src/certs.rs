@@ -1,6 +1,7 @@
-//! Development-only key material: a throw-away CA, server and organisation certificates, bad
-//! certificates for attack tests, and the signing keys for consents, covenants, officer JWTs and
-//! audit checkpoints. Nothing here may ever be used in production.
+//! DEVELOPMENT ONLY key material (`poortwachter dev certs`): a throw-away CA, server and
+//! organisation certificates, bad certificates for attack tests, and the signing keys for
+//! consents, covenants, officer JWTs and audit checkpoints. Nothing here may ever be used in
+//! production.
 
 use std::fs;
 use std::path::{Path, PathBuf};

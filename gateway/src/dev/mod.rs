@@ -1,5 +1,8 @@
-//! `poortwachter dev …`: development helpers. Everything they make is for development and tests
-//! only and must never reach production.
+//! DEVELOPMENT ONLY: the `poortwachter` binary's development commands, `demo` (in `demo`) and
+//! `dev …` (here), on the `devkit` crate. They are part of the binary, not of the gateway library.
+//! Everything they make is for development and tests only and must never reach production.
+
+pub mod demo;
 
 use std::path::PathBuf;
 
@@ -18,7 +21,7 @@ pub enum DevCommand {
 pub fn run(cmd: DevCommand) -> anyhow::Result<()> {
     match cmd {
         DevCommand::Certs { dir } => {
-            let written = crate::devcerts::generate(&dir)?;
+            let written = devkit::certs::generate(&dir)?;
             for path in &written {
                 println!("{}", path.display());
             }

@@ -1,12 +1,13 @@
 //! Smoke test of the load harness (seconds, for CI): a gateway with the demo setup runs in this
 //! process on an ephemeral port; `loadgen` sets up the demo data, drives permitted disclosures in
 //! both modes for a moment without errors, and counts a refused caller's answers by `reason`.
-//! Not a benchmark: it only proves the harness still works.
+//! Not a benchmark: it only proves the harness still works. It lives with the gateway's tests so
+//! that `loadgen` itself need not depend on the gateway.
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use gateway::demo::{self, DemoPaths};
+use devkit::demo::{self, DemoPaths};
 use loadgen::Options;
 
 fn repo_root() -> PathBuf {
@@ -46,7 +47,7 @@ async fn harness_drives_disclosures_and_counts_refusals_by_reason() {
     let data = tempfile::tempdir().expect("temporary directory");
     let config_path = demo::write_config(&DemoPaths::in_repo(&root, data.path()), "127.0.0.1:0")
         .expect("demo configuration is written");
-    let config = demo::load(&config_path).expect("demo configuration loads");
+    let config = gateway::config::Config::load(&config_path).expect("demo configuration loads");
     let (server, writer) = gateway::cli::serve::start(config)
         .await
         .expect("gateway starts");
