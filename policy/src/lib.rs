@@ -15,7 +15,10 @@ pub mod snapshot;
 
 pub use canonical::{canonical_json, CovenantRef, Sha256Hash};
 pub use catalogue::{CatalogueDocument, CatalogueError, FieldCatalogue, FieldSpec, FieldType};
-pub use consent::{ConsentClaims, ConsentRecord, Evidence};
+pub use consent::{
+    admit_consent, current_consent, ConsentClaims, ConsentInadmissible, ConsentLookup,
+    ConsentRecord, Evidence,
+};
 pub use covenant::{
     Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
 };
