@@ -21,7 +21,7 @@ use crate::catalogue::FieldSpec;
 use crate::consent::ConsentRecord;
 use crate::covenant::{Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
-use crate::snapshot::{CovenantEntry, CovenantSet, Snapshot};
+use crate::snapshot::{ConsentBook, CovenantEntry, CovenantSet, Snapshot};
 
 /// A recipient's request for data about one subject, parsed and validated at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,137 +294,186 @@ fn find_grant(
         .ok_or(RefusalReason::PurposeNotGranted)
 }
 
-/// Whether `decide` would look at consents for this request: the request falls under a grant
-/// that requires consent, or asks for a special-category field. When it would not, a caller need
-/// not read the subject's consents at all (nothing about the subject is read without need).
-pub fn consults_consents(
-    request: &DisclosureRequest,
-    covenants: &CovenantSet,
+/// What deciding a request needs, found once from the covenants alone: the grant the request
+/// falls under with the requested fields looked up in the catalogue, or the refusal at the
+/// covenant or grant step. [`DecisionPlan::needs_consents`] says whether the subject's consents
+/// must be read before [`DecisionPlan::decide`]; when not, nothing about the subject is read.
+#[derive(Debug, Clone)]
+pub struct DecisionPlan<'a> {
+    request: &'a DisclosureRequest,
     now: DateTime<Utc>,
-) -> bool {
-    let Ok((e, g)) = find_grant(request, covenants, now.date_naive()) else {
-        return false;
-    };
-    let grant = &covenants.entry(e).covenant.grants[g];
-    let catalogue = covenants.catalogue();
-    let asked = if request.fields.is_empty() {
-        &grant.fields
-    } else {
-        &request.fields
-    };
-    grant.consent_required || asked.iter().any(|f| catalogue.is_special(f))
+    step: Result<Found<'a>, RefusalReason>,
 }
 
-/// Decide a disclosure request. Pure: reads only its arguments.
+/// The grant a request falls under, and what it asks of it.
+#[derive(Debug, Clone)]
+struct Found<'a> {
+    entry: &'a CovenantEntry,
+    grant: &'a Grant,
+    /// Each requested field once (the grant's when the request names none), with its catalogue
+    /// entry looked up once.
+    requested: Vec<(&'a FieldName, Option<&'a FieldSpec>)>,
+    /// Whether the request named its fields (else they are the grant's own).
+    asked_named: bool,
+    /// Whether a requested field is a special category (GDPR art. 9).
+    wants_special: bool,
+}
+
+/// Steps 1 and 2 of [`decide`]: find the grant `request` falls under at `now`, once.
+pub fn plan<'a>(
+    request: &'a DisclosureRequest,
+    covenants: &'a CovenantSet,
+    now: DateTime<Utc>,
+) -> DecisionPlan<'a> {
+    let step = find_grant(request, covenants, now.date_naive()).map(|(e, g)| {
+        let entry = covenants.entry(e);
+        let grant = &entry.covenant.grants[g];
+        let asked_named = !request.fields.is_empty();
+        let asked = if asked_named {
+            &request.fields
+        } else {
+            &grant.fields
+        };
+        let catalogue = covenants.catalogue();
+        let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> = Vec::with_capacity(asked.len());
+        for f in asked {
+            if !requested.iter().any(|(r, _)| *r == f) {
+                requested.push((f, catalogue.get(f)));
+            }
+        }
+        let wants_special = requested
+            .iter()
+            .any(|(_, spec)| spec.is_some_and(|s| s.special_category));
+        Found {
+            entry,
+            grant,
+            requested,
+            asked_named,
+            wants_special,
+        }
+    });
+    DecisionPlan { request, now, step }
+}
+
+impl DecisionPlan<'_> {
+    /// Whether the decision depends on the subject's consents: the request falls under a grant
+    /// that requires consent, or asks for a special-category field. When it does not, the caller
+    /// passes an empty [`ConsentBook`] and reads nothing about the subject.
+    pub fn needs_consents(&self) -> bool {
+        self.step
+            .as_ref()
+            .is_ok_and(|found| found.grant.consent_required || found.wants_special)
+    }
+
+    /// Steps 3 and 4 of [`decide`], against `consents` (at least the subject's, when
+    /// [`needs_consents`](Self::needs_consents); otherwise they are not looked at).
+    pub fn decide(&self, consents: &ConsentBook) -> Decision {
+        let found = match &self.step {
+            Ok(found) => found,
+            Err(reason) => return refuse(*reason, None, Vec::new()),
+        };
+        let request = self.request;
+        let Found {
+            entry,
+            grant,
+            asked_named,
+            ..
+        } = *found;
+
+        let mut basis = Basis {
+            covenant: entry.reference.clone(),
+            source: grant.source.clone(),
+            legal_basis: grant.legal_basis,
+            consent: None,
+            retention_days: grant.retention_days,
+        };
+
+        // 3. Consent, where the grant requires it (and, for special categories, always).
+        let consent = if self.needs_consents() {
+            let consents = consents.for_subject(&request.subject);
+            match find_consent(
+                consents,
+                request,
+                entry,
+                &found.requested,
+                self.now.timestamp(),
+            ) {
+                ConsentLookup::Valid(record) => Some(&record.claims),
+                _ if !grant.consent_required => None,
+                ConsentLookup::Revoked => {
+                    return refuse(RefusalReason::ConsentRevoked, Some(basis), Vec::new())
+                }
+                ConsentLookup::Expired => {
+                    return refuse(RefusalReason::ConsentExpired, Some(basis), Vec::new())
+                }
+                ConsentLookup::Missing => {
+                    return refuse(RefusalReason::ConsentRequired, Some(basis), Vec::new())
+                }
+            }
+        } else {
+            None
+        };
+        basis.consent = consent.map(|c| c.jti.clone());
+
+        // 4. Field by field.
+        let mut released = Vec::with_capacity(found.requested.len());
+        let mut withheld = Vec::new();
+        for &(field, spec) in &found.requested {
+            let reason = match spec {
+                None => Some(WithheldReason::UnknownField),
+                // Fields taken from the grant itself need no membership check.
+                Some(_) if asked_named && !grant.fields.contains(field) => {
+                    Some(WithheldReason::FieldNotGranted)
+                }
+                Some(spec) if spec.special_category && !grant.special_categories => {
+                    Some(WithheldReason::SpecialCategoryNotGranted)
+                }
+                Some(spec)
+                    if spec.special_category && !consent.is_some_and(|c| c.names_field(field)) =>
+                {
+                    Some(WithheldReason::SpecialCategoryNotConsented)
+                }
+                Some(_)
+                    if grant.consent_required && !consent.is_some_and(|c| c.names_field(field)) =>
+                {
+                    Some(WithheldReason::ConsentDoesNotCover)
+                }
+                Some(_) => None,
+            };
+            match reason {
+                Some(reason) => withheld.push(Withheld {
+                    field: field.clone(),
+                    reason,
+                }),
+                None => released.push(field.clone()),
+            }
+        }
+
+        if released.is_empty() {
+            let only_consent_lacking =
+                !withheld.is_empty() && withheld.iter().all(|w| w.reason.is_consent_only());
+            let reason = if only_consent_lacking {
+                RefusalReason::ConsentRequired
+            } else {
+                RefusalReason::FieldNotGranted
+            };
+            return refuse(reason, Some(basis), withheld);
+        }
+
+        Decision::Permit(Permit {
+            released,
+            withheld,
+            basis,
+        })
+    }
+}
+
+/// Decide a disclosure request. Pure: reads only its arguments. The same as
+/// [`plan`]`(request, snapshot.covenants, now).decide(snapshot.consents)`.
 pub fn decide(
     request: &DisclosureRequest,
     snapshot: &Snapshot<'_>,
     now: DateTime<Utc>,
 ) -> Decision {
-    let covenants = snapshot.covenants;
-    let today = now.date_naive();
-    let now_secs = now.timestamp();
-
-    let (e, g) = match find_grant(request, covenants, today) {
-        Ok(found) => found,
-        Err(reason) => return refuse(reason, None, Vec::new()),
-    };
-    let entry = covenants.entry(e);
-    let grant: &Grant = &entry.covenant.grants[g];
-
-    // Each requested field once, with its catalogue entry looked up once.
-    let asked_named = !request.fields.is_empty();
-    let asked = if request.fields.is_empty() {
-        &grant.fields
-    } else {
-        &request.fields
-    };
-    let catalogue = covenants.catalogue();
-    let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> = Vec::with_capacity(asked.len());
-    for f in asked {
-        if !requested.iter().any(|(r, _)| *r == f) {
-            requested.push((f, catalogue.get(f)));
-        }
-    }
-
-    let mut basis = Basis {
-        covenant: entry.reference.clone(),
-        source: grant.source.clone(),
-        legal_basis: grant.legal_basis,
-        consent: None,
-        retention_days: grant.retention_days,
-    };
-
-    // 3. Consent, where the grant requires it (and, for special categories, always).
-    let wants_special = requested
-        .iter()
-        .any(|(_, spec)| spec.is_some_and(|s| s.special_category));
-    let consent = if grant.consent_required || wants_special {
-        let consents = snapshot.consents.for_subject(&request.subject);
-        match find_consent(consents, request, entry, &requested, now_secs) {
-            ConsentLookup::Valid(record) => Some(&record.claims),
-            _ if !grant.consent_required => None,
-            ConsentLookup::Revoked => {
-                return refuse(RefusalReason::ConsentRevoked, Some(basis), Vec::new())
-            }
-            ConsentLookup::Expired => {
-                return refuse(RefusalReason::ConsentExpired, Some(basis), Vec::new())
-            }
-            ConsentLookup::Missing => {
-                return refuse(RefusalReason::ConsentRequired, Some(basis), Vec::new())
-            }
-        }
-    } else {
-        None
-    };
-    basis.consent = consent.map(|c| c.jti.clone());
-
-    // 4. Field by field.
-    let mut released = Vec::with_capacity(requested.len());
-    let mut withheld = Vec::new();
-    for (field, spec) in requested {
-        let reason = match spec {
-            None => Some(WithheldReason::UnknownField),
-            // Fields taken from the grant itself need no membership check.
-            Some(_) if asked_named && !grant.fields.contains(field) => {
-                Some(WithheldReason::FieldNotGranted)
-            }
-            Some(spec) if spec.special_category && !grant.special_categories => {
-                Some(WithheldReason::SpecialCategoryNotGranted)
-            }
-            Some(spec)
-                if spec.special_category && !consent.is_some_and(|c| c.names_field(field)) =>
-            {
-                Some(WithheldReason::SpecialCategoryNotConsented)
-            }
-            Some(_) if grant.consent_required && !consent.is_some_and(|c| c.names_field(field)) => {
-                Some(WithheldReason::ConsentDoesNotCover)
-            }
-            Some(_) => None,
-        };
-        match reason {
-            Some(reason) => withheld.push(Withheld {
-                field: field.clone(),
-                reason,
-            }),
-            None => released.push(field.clone()),
-        }
-    }
-
-    if released.is_empty() {
-        let only_consent_lacking =
-            !withheld.is_empty() && withheld.iter().all(|w| w.reason.is_consent_only());
-        let reason = if only_consent_lacking {
-            RefusalReason::ConsentRequired
-        } else {
-            RefusalReason::FieldNotGranted
-        };
-        return refuse(reason, Some(basis), withheld);
-    }
-
-    Decision::Permit(Permit {
-        released,
-        withheld,
-        basis,
-    })
+    plan(request, snapshot.covenants, now).decide(snapshot.consents)
 }

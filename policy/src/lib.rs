@@ -23,7 +23,7 @@ pub use covenant::{
     Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
 };
 pub use decide::{
-    consults_consents, decide, Basis, Decision, DisclosureRequest, Permit, Refusal, RefusalReason,
+    decide, plan, Basis, Decision, DecisionPlan, DisclosureRequest, Permit, Refusal, RefusalReason,
     Withheld, WithheldReason,
 };
 pub use ids::{Bsn, ConsentId, CovenantId, FieldName, IdError, Oin, Purpose};

@@ -1549,3 +1549,61 @@ fn example_covenant_hash_is_pinned() {
         "drechtsteden-max-ww@1#sha256:f6402a64fe8e9480c8530b78d590128015f892773a8aedf3608532e25aba14d3"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The plan: the grant found once, and whether the subject's consents are needed
+// ---------------------------------------------------------------------------------------------
+
+fn needs_consents(entries: Vec<CovenantEntry>, request: &DisclosureRequest) -> bool {
+    let covenants = CovenantSet::new(catalogue(), entries);
+    policy::plan(request, &covenants, now()).needs_consents()
+}
+
+#[test]
+fn a_refusal_at_the_covenant_or_grant_step_needs_no_consents() {
+    assert!(!needs_consents(vec![], &job_mediation_request()));
+    assert!(!needs_consents(
+        vec![open_signed(example_covenant())],
+        &request(SDD, "debt-counselling", &["job_ready"]),
+    ));
+}
+
+#[test]
+fn a_grant_requiring_consent_or_a_special_category_field_needs_consents() {
+    let entries = || vec![open_signed(example_covenant())];
+    assert!(needs_consents(entries(), &job_mediation_request()));
+    assert!(!needs_consents(
+        entries(),
+        &request(SDD, "bijstand-intake", &["ww_end_date"])
+    ));
+    assert!(needs_consents(
+        vec![open_signed(art9_legal_obligation_covenant())],
+        &art9_request()
+    ));
+    // Without named fields, the grant's own fields count: none of the intake grant's is special.
+    assert!(!needs_consents(
+        entries(),
+        &request(SDD, "bijstand-intake", &[])
+    ));
+}
+
+#[test]
+fn a_plan_decides_as_decide_does() {
+    let covenants = CovenantSet::new(catalogue(), vec![open_signed(example_covenant())]);
+    let consents = ConsentBook::new(vec![valid(example_consent())]);
+    let snapshot = Snapshot {
+        covenants: &covenants,
+        consents: &consents,
+    };
+    for request in [
+        job_mediation_request(),
+        request(SDD, "bijstand-intake", &[]),
+        request(OUTSIDER, "job-mediation", &["job_ready"]),
+    ] {
+        let planned = policy::plan(&request, &covenants, now());
+        assert_eq!(
+            planned.decide(&consents),
+            decide(&request, &snapshot, now())
+        );
+    }
+}

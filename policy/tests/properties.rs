@@ -614,10 +614,10 @@ proptest! {
 
     #[test]
     fn when_consents_are_not_consulted_they_cannot_change_the_decision(w in world()) {
-        // The gateway skips reading the subject's consents when `consults_consents` says no;
+        // The gateway skips reading the subject's consents when the plan says it need not;
         // that is only sound if the decision is then the same without them.
         let covenants = CovenantSet::new(CATALOGUE.clone(), w.entries.clone());
-        if !policy::consults_consents(&w.request, &covenants, w.now) {
+        if !policy::plan(&w.request, &covenants, w.now).needs_consents() {
             let without = World { consents: Vec::new(), ..w.clone() };
             prop_assert_eq!(w.decide(), without.decide());
         }
