@@ -1,15 +1,19 @@
-//! Pure disclosure-decision logic for poortwachter.
+//! Pure rules of poortwachter: no I/O, no async, no clock reads, no globals.
 //!
-//! No I/O, no async, no clock reads, no globals: [`decide`] takes a [`DisclosureRequest`], a
-//! [`Snapshot`] (covenants, consents, field catalogue) and `now`, and returns a [`Decision`] with
-//! the exact field set and the reasons. The canonical covenant hash is documented in
-//! [`canonical`].
+//! - [`decide`] takes a [`DisclosureRequest`], a [`Snapshot`] (covenants, consents, field
+//!   catalogue) and `now`, and returns a [`Decision`] with the exact field set and the reasons;
+//!   [`plan`] is its first half, so a caller reads the subject's consents only when needed.
+//! - [`current_consent`] is the one rule for which consent counts, used by disclosure and by
+//!   [`HandoverPlan::held_under`]; [`admit_consent`] says whether a consent may be registered;
+//!   [`accept_handover`] whether a source may store a record.
+//! - The canonical covenant hash is documented in [`canonical`].
 
 pub mod canonical;
 pub mod catalogue;
 pub mod consent;
 pub mod covenant;
 pub mod decide;
+pub mod handover;
 pub mod ids;
 pub mod snapshot;
 
@@ -25,6 +29,9 @@ pub use covenant::{
 pub use decide::{
     decide, plan, Basis, Decision, DecisionPlan, DisclosureRequest, Permit, Refusal, RefusalReason,
     Withheld, WithheldReason,
+};
+pub use handover::{
+    accept_handover, HandoverFieldProblem, HandoverPlan, HandoverReason, HandoverRefusal,
 };
 pub use ids::{Bsn, ConsentId, CovenantId, FieldName, IdError, Oin, Purpose};
 pub use snapshot::{AdminState, ConsentBook, CovenantEntry, CovenantSet, CovenantState, Snapshot};
