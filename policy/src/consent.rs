@@ -113,6 +113,27 @@ pub fn current_consent<'a>(
     }
 }
 
+/// The current consent as `recipient` sees it: the same choice as [`current_consent`], but one
+/// that does not name `recipient` does not count for it, and only candidates naming `recipient`
+/// are reported as revoked or expired (a recipient learns nothing about consents given to
+/// others).
+pub(crate) fn current_consent_for<'a>(
+    consents: &'a [ConsentRecord],
+    subject: &Bsn,
+    purpose: &Purpose,
+    covenant: &Covenant,
+    recipient: &Oin,
+    now_secs: i64,
+) -> ConsentLookup<'a> {
+    let scan = scan(consents, subject, purpose, covenant, now_secs, |c| {
+        c.names_recipient(recipient)
+    });
+    match scan.current {
+        Some(record) if record.claims.names_recipient(recipient) => ConsentLookup::Valid(record),
+        _ => scan.without_current(),
+    }
+}
+
 /// What one pass over the consents found.
 struct Scan<'a> {
     current: Option<&'a ConsentRecord>,

@@ -1,15 +1,25 @@
 //! `decide`: the pure disclosure decision. Given a request, a snapshot and the time, it says which
 //! fields may be released, which are withheld and why, and on what basis — or why it refuses.
+//! [`plan`] does steps 1–2 from the covenants alone (the grant is found once) and says whether
+//! step 3 needs the subject's consents; [`DecisionPlan::decide`] does steps 3–4.
 //!
 //! Order of checks (each can refuse before the next is looked at):
 //! 1. a covenant in force to which the requester is a party → else `no-active-covenant`;
 //! 2. a grant in it for this purpose with the requester as recipient → else `purpose-not-granted`;
-//! 3. if the grant requires consent: a matching consent (subject, purpose, recipient, covenant,
-//!    issued by a party) that is valid now and not revoked → else `consent-revoked`,
-//!    `consent-expired` or `consent-required`;
-//! 4. per field: catalogued, granted, special category allowed by the grant *and* named by a
-//!    valid consent, covered by the consent where consent is required. Nothing releasable →
+//! 3. if the grant requires consent (or a special-category field is asked for): the subject's
+//!    *current* consent for this purpose and covenant ([`crate::consent`]: among the valid,
+//!    unrevoked consents issued by a party, the newest `iat`, then the greatest `jti` — chosen
+//!    without regard to the requester or the fields, so it is the consent a handover record is
+//!    held under). It counts only if it names the requester among its recipients. Without one
+//!    that counts, a grant requiring consent is refused: `consent-expired` if a lapsed,
+//!    never-revoked consent names the requester, else `consent-revoked` if a revoked one does,
+//!    else `consent-required`; a grant not requiring consent goes on as without a consent;
+//! 4. per field: catalogued, granted, special category allowed by the grant *and* named by the
+//!    consent, covered by the consent where consent is required. Nothing releasable →
 //!    `field-not-granted` (or `consent-required` when only the consent is lacking).
+//!
+//! A newer consent therefore supersedes an older one for the same purpose and covenant, even
+//! when it covers fewer fields or names other recipients: the client's latest word counts.
 
 use std::fmt;
 
@@ -18,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::CovenantRef;
 use crate::catalogue::FieldSpec;
-use crate::consent::ConsentRecord;
+use crate::consent::{current_consent_for, ConsentLookup};
 use crate::covenant::{Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
 use crate::snapshot::{ConsentBook, CovenantEntry, CovenantSet, Snapshot};
@@ -197,75 +207,6 @@ fn refuse(reason: RefusalReason, basis: Option<Basis>, withheld: Vec<Withheld>) 
     })
 }
 
-/// How a consent lookup ended.
-enum ConsentLookup<'a> {
-    Valid(&'a ConsentRecord),
-    Revoked,
-    Expired,
-    Missing,
-}
-
-/// Find the consent that covers `request` under `grant` of `entry`. Among several valid ones, the
-/// one naming the most requested fields wins, then the newest, then the smallest id.
-fn find_consent<'a>(
-    consents: &'a [ConsentRecord],
-    request: &DisclosureRequest,
-    entry: &CovenantEntry,
-    requested: &[(&FieldName, Option<&FieldSpec>)],
-    now: i64,
-) -> ConsentLookup<'a> {
-    // Coverage is counted only once a second valid candidate shows up: usually there is one.
-    let covered = |c: &ConsentRecord| {
-        requested
-            .iter()
-            .filter(|(f, _)| c.claims.names_field(f))
-            .count()
-    };
-    let mut best: Option<(&ConsentRecord, Option<usize>)> = None;
-    let (mut any_revoked, mut any_out_of_time) = (false, false);
-    for record in consents {
-        let c = &record.claims;
-        let matches = c.sub == request.subject
-            && c.purpose == request.purpose
-            && c.covenant == entry.covenant.id
-            && c.recipients.contains(&request.requester)
-            && entry.covenant.is_party(&c.iss);
-        if !matches {
-            continue;
-        }
-        if record.revoked {
-            any_revoked = true;
-            continue;
-        }
-        if !c.in_validity(now) {
-            any_out_of_time = true;
-            continue;
-        }
-        best = match best {
-            None => Some((record, None)),
-            Some((b, b_covered)) => {
-                let b_covered = b_covered.unwrap_or_else(|| covered(b));
-                let this = covered(record);
-                if (this, c.iat, std::cmp::Reverse(&c.jti))
-                    > (b_covered, b.claims.iat, std::cmp::Reverse(&b.claims.jti))
-                {
-                    Some((record, Some(this)))
-                } else {
-                    Some((b, Some(b_covered)))
-                }
-            }
-        };
-    }
-    match best {
-        Some((record, _)) => ConsentLookup::Valid(record),
-        // An out-of-date consent that was never revoked says more than a revoked one: the client
-        // did not withdraw, it lapsed.
-        None if any_out_of_time => ConsentLookup::Expired,
-        None if any_revoked => ConsentLookup::Revoked,
-        None => ConsentLookup::Missing,
-    }
-}
-
 /// Steps 1 and 2: the (entry, grant) the request falls under, or why there is none.
 fn find_grant(
     request: &DisclosureRequest,
@@ -390,12 +331,12 @@ impl DecisionPlan<'_> {
 
         // 3. Consent, where the grant requires it (and, for special categories, always).
         let consent = if self.needs_consents() {
-            let consents = consents.for_subject(&request.subject);
-            match find_consent(
-                consents,
-                request,
-                entry,
-                &found.requested,
+            match current_consent_for(
+                consents.for_subject(&request.subject),
+                &request.subject,
+                &request.purpose,
+                &entry.covenant,
+                &request.requester,
                 self.now.timestamp(),
             ) {
                 ConsentLookup::Valid(record) => Some(&record.claims),

@@ -1,8 +1,8 @@
 //! Pure rules of poortwachter: no I/O, no async, no clock reads, no globals.
 //!
-//! - [`decide`] takes a [`DisclosureRequest`], a [`Snapshot`] (covenants, consents, field
+//! - [`decide()`] takes a [`DisclosureRequest`], a [`Snapshot`] (covenants, consents, field
 //!   catalogue) and `now`, and returns a [`Decision`] with the exact field set and the reasons;
-//!   [`plan`] is its first half, so a caller reads the subject's consents only when needed.
+//!   [`plan()`] is its first half, so a caller reads the subject's consents only when needed.
 //! - [`current_consent`] is the one rule for which consent counts, used by disclosure and by
 //!   [`HandoverPlan::held_under`]; [`admit_consent`] says whether a consent may be registered;
 //!   [`accept_handover`] whether a source may store a record.

@@ -760,25 +760,80 @@ fn a_new_consent_after_a_revoked_one_is_used() {
 }
 
 #[test]
-fn among_valid_consents_the_one_covering_most_requested_fields_is_used() {
+fn a_newer_narrower_consent_supersedes_an_older_broader_one() {
+    // The client's latest word for this purpose and covenant counts, even when it covers less:
+    // only its fields are released, the rest is withheld as not covered.
     let broad = example_consent();
     let mut narrow = example_consent();
     narrow.jti = "consent-narrow".parse().unwrap();
-    narrow.iat += 100; // newer, but covers less
+    narrow.iat += 100;
     narrow.fields = fields(&["job_ready"]);
     let permit = expect_permit(run(
         vec![open_signed(example_covenant())],
-        vec![valid(narrow), valid(broad)],
+        vec![valid(broad), valid(narrow)],
         &job_mediation_request(),
         now(),
     ));
     assert_eq!(
-        permit.basis.consent.as_ref().map(|c| c.as_str()),
-        Some(CONSENT_ID)
+        permit.basis,
+        job_mediation_basis(&example_covenant(), Some("consent-narrow"))
     );
+    assert_eq!(permit.released, fields(&["job_ready"]));
     assert_eq!(
-        permit.released,
-        fields(&["available_hours_per_week", "job_ready", "ww_end_date"])
+        permit.withheld,
+        vec![
+            withheld(
+                "available_hours_per_week",
+                WithheldReason::ConsentDoesNotCover
+            ),
+            withheld("ww_end_date", WithheldReason::ConsentDoesNotCover),
+        ]
+    );
+}
+
+#[test]
+fn among_consents_issued_at_the_same_second_the_greatest_jti_is_used() {
+    let mut a = example_consent();
+    a.jti = "consent-a".parse().unwrap();
+    a.fields = fields(&["available_hours_per_week", "job_ready", "ww_end_date"]);
+    let mut b = example_consent();
+    b.jti = "consent-b".parse().unwrap();
+    b.fields = fields(&["job_ready"]);
+    for consents in [
+        vec![valid(a.clone()), valid(b.clone())],
+        vec![valid(b.clone()), valid(a.clone())],
+    ] {
+        let permit = expect_permit(run(
+            vec![open_signed(example_covenant())],
+            consents,
+            &job_mediation_request(),
+            now(),
+        ));
+        assert_eq!(
+            permit.basis.consent.as_ref().map(|c| c.as_str()),
+            Some("consent-b")
+        );
+        assert_eq!(permit.released, fields(&["job_ready"]));
+    }
+}
+
+#[test]
+fn a_newer_consent_to_another_recipient_supersedes_and_does_not_count_for_this_one() {
+    // The older consent names SDD, the newer one only an outsider: the newer one is current, and
+    // for SDD it does not count — as with a consent to another recipient alone.
+    let older = example_consent();
+    let mut newer = example_consent();
+    newer.jti = "consent-elsewhere".parse().unwrap();
+    newer.iat += 100;
+    newer.recipients = vec![oin(OUTSIDER)];
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![valid(older), valid(newer)],
+            &job_mediation_request(),
+            now(),
+        ),
+        RefusalReason::ConsentRequired,
     );
 }
 
