@@ -107,6 +107,31 @@ fn consent_usable(r: &ConsentRecord, w: &World, entry: &CovenantEntry) -> bool {
     !r.revoked && r.claims.in_validity(w.now.timestamp()) && consent_matches(&r.claims, w, entry)
 }
 
+/// Whether a consent may be relied on now for this request under `entry` by the rule of issue 14:
+/// it is usable as above *and* it is the current consent — among the subject's valid, unrevoked
+/// consents for the purpose and covenant issued by a party, whatever their recipients, the one
+/// with the greatest `(iat, jti)`.
+fn consent_current_and_usable(r: &ConsentRecord, w: &World, entry: &CovenantEntry) -> bool {
+    let now = w.now.timestamp();
+    let current = w
+        .consents
+        .iter()
+        .filter(|o| {
+            let c = &o.claims;
+            !o.revoked
+                && c.in_validity(now)
+                && c.sub == w.request.subject
+                && c.purpose == w.request.purpose
+                && c.covenant == entry.covenant.id
+                && entry.covenant.is_party(&c.iss)
+        })
+        .max_by(|a, b| (a.claims.iat, &a.claims.jti).cmp(&(b.claims.iat, &b.claims.jti)));
+    current.is_some_and(|c| std::ptr::eq(c, r)) && consent_usable(r, w, entry)
+}
+
+/// Which consents the invariants take as ones `decide` may rely on.
+type UsableModel = fn(&ConsentRecord, &World, &CovenantEntry) -> bool;
+
 /// The fields a request asks for, without repeats; the grant's fields when it names none.
 fn requested(w: &World, grant: &Grant) -> Vec<FieldName> {
     let source = if w.request.fields.is_empty() {
@@ -132,7 +157,12 @@ fn is_subsequence(sub: &[FieldName], of: &[FieldName]) -> bool {
 // The invariants
 // ---------------------------------------------------------------------------------------------
 
-fn check_invariants(w: &World, decision: &Decision) -> Result<(), TestCaseError> {
+/// The invariants, with `consent_usable` saying which consents `decide` may rely on.
+fn check_invariants(
+    w: &World,
+    decision: &Decision,
+    consent_usable: UsableModel,
+) -> Result<(), TestCaseError> {
     let today = w.now.date_naive();
     let catalogue = &*CATALOGUE;
 
@@ -334,7 +364,15 @@ proptest! {
     #[test]
     fn decisions_respect_covenants_consents_and_fields(w in world()) {
         let decision = w.decide();
-        check_invariants(&w, &decision)?;
+        check_invariants(&w, &decision, consent_usable)?;
+    }
+
+    /// The same invariants with the one consent rule of issue 14 as the model of which consent
+    /// may be relied on (the test above still has the rule from before it).
+    #[test]
+    fn decisions_respect_covenants_the_current_consent_and_fields(w in world()) {
+        let decision = w.decide();
+        check_invariants(&w, &decision, consent_current_and_usable)?;
     }
 
     #[test]
