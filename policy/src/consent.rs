@@ -15,6 +15,10 @@
 //! Without a valid candidate, an out-of-date one that was never revoked makes the answer
 //! [`ConsentLookup::Expired`] (the client did not withdraw, it lapsed), else a revoked one makes
 //! it [`ConsentLookup::Revoked`], else [`ConsentLookup::Missing`].
+//!
+//! A disclosure makes the same choice; the current consent counts for the requester only if it
+//! names it, and only consents naming the requester are reported to it as revoked or expired (a
+//! recipient learns nothing about consents given to others).
 
 use serde::{Deserialize, Serialize};
 

@@ -837,6 +837,48 @@ fn a_newer_consent_to_another_recipient_supersedes_and_does_not_count_for_this_o
     );
 }
 
+#[test]
+fn a_revoked_or_lapsed_consent_to_another_recipient_is_not_reported() {
+    let mut elsewhere = example_consent();
+    elsewhere.recipients = vec![oin(OUTSIDER)];
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![revoked(elsewhere.clone())],
+            &job_mediation_request(),
+            now(),
+        ),
+        RefusalReason::ConsentRequired,
+    );
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![valid(elsewhere.clone())],
+            &job_mediation_request(),
+            Utc.timestamp_opt(elsewhere.exp, 0).unwrap(),
+        ),
+        RefusalReason::ConsentRequired,
+    );
+}
+
+#[test]
+fn when_the_current_consent_names_another_recipient_a_revoked_one_naming_the_requester_is_reported()
+{
+    let withdrawn = example_consent();
+    let mut elsewhere = example_consent();
+    elsewhere.jti = "consent-elsewhere".parse().unwrap();
+    elsewhere.recipients = vec![oin(OUTSIDER)];
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![revoked(withdrawn), valid(elsewhere)],
+            &job_mediation_request(),
+            now(),
+        ),
+        RefusalReason::ConsentRevoked,
+    );
+}
+
 /// The example world with one altered consent instead of the example one: must not count.
 fn assert_consent_does_not_count(alter: impl FnOnce(&mut ConsentClaims)) {
     let mut claims = example_consent();
