@@ -8,6 +8,7 @@
 //!   [`accept_handover`] whether a source may store a record.
 //! - The canonical covenant hash is documented in [`canonical`].
 
+pub mod admission;
 pub mod canonical;
 pub mod catalogue;
 pub mod consent;
@@ -17,12 +18,10 @@ pub mod handover;
 pub mod ids;
 pub mod snapshot;
 
+pub use admission::{admit_consent, ConsentInadmissible};
 pub use canonical::{canonical_json, CovenantRef, Sha256Hash};
 pub use catalogue::{CatalogueDocument, CatalogueError, FieldCatalogue, FieldSpec, FieldType};
-pub use consent::{
-    admit_consent, current_consent, ConsentClaims, ConsentInadmissible, ConsentLookup,
-    ConsentRecord, Evidence,
-};
+pub use consent::{current_consent, ConsentClaims, ConsentLookup, ConsentRecord, Evidence};
 pub use covenant::{
     Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
 };
