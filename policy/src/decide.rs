@@ -1,15 +1,25 @@
 //! `decide`: the pure disclosure decision. Given a request, a snapshot and the time, it says which
 //! fields may be released, which are withheld and why, and on what basis — or why it refuses.
+//! [`plan`] does steps 1–2 from the covenants alone (the grant is found once) and says whether
+//! step 3 needs the subject's consents; [`DecisionPlan::decide`] does steps 3–4.
 //!
 //! Order of checks (each can refuse before the next is looked at):
 //! 1. a covenant in force to which the requester is a party → else `no-active-covenant`;
 //! 2. a grant in it for this purpose with the requester as recipient → else `purpose-not-granted`;
-//! 3. if the grant requires consent: a matching consent (subject, purpose, recipient, covenant,
-//!    issued by a party) that is valid now and not revoked → else `consent-revoked`,
-//!    `consent-expired` or `consent-required`;
-//! 4. per field: catalogued, granted, special category allowed by the grant *and* named by a
-//!    valid consent, covered by the consent where consent is required. Nothing releasable →
+//! 3. if the grant requires consent (or a special-category field is asked for): the subject's
+//!    *current* consent for this purpose and covenant ([`crate::consent`]: among the valid,
+//!    unrevoked consents issued by a party, the newest `iat`, then the greatest `jti` — chosen
+//!    without regard to the requester or the fields, so it is the consent a handover record is
+//!    held under). It counts only if it names the requester among its recipients. Without one
+//!    that counts, a grant requiring consent is refused: `consent-expired` if a lapsed,
+//!    never-revoked consent names the requester, else `consent-revoked` if a revoked one does,
+//!    else `consent-required`; a grant not requiring consent goes on as without a consent;
+//! 4. per field: catalogued, granted, special category allowed by the grant *and* named by the
+//!    consent, covered by the consent where consent is required. Nothing releasable →
 //!    `field-not-granted` (or `consent-required` when only the consent is lacking).
+//!
+//! A newer consent therefore supersedes an older one for the same purpose and covenant, even
+//! when it covers fewer fields or names other recipients: the client's latest word counts.
 
 use std::fmt;
 
@@ -18,10 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::CovenantRef;
 use crate::catalogue::FieldSpec;
-use crate::consent::ConsentRecord;
+use crate::consent::{current_consent_for, ConsentLookup};
 use crate::covenant::{Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
-use crate::snapshot::{CovenantEntry, CovenantSet, Snapshot};
+use crate::snapshot::{ConsentBook, CovenantEntry, CovenantSet, Snapshot};
 
 /// A recipient's request for data about one subject, parsed and validated at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,75 +207,6 @@ fn refuse(reason: RefusalReason, basis: Option<Basis>, withheld: Vec<Withheld>) 
     })
 }
 
-/// How a consent lookup ended.
-enum ConsentLookup<'a> {
-    Valid(&'a ConsentRecord),
-    Revoked,
-    Expired,
-    Missing,
-}
-
-/// Find the consent that covers `request` under `grant` of `entry`. Among several valid ones, the
-/// one naming the most requested fields wins, then the newest, then the smallest id.
-fn find_consent<'a>(
-    consents: &'a [ConsentRecord],
-    request: &DisclosureRequest,
-    entry: &CovenantEntry,
-    requested: &[(&FieldName, Option<&FieldSpec>)],
-    now: i64,
-) -> ConsentLookup<'a> {
-    // Coverage is counted only once a second valid candidate shows up: usually there is one.
-    let covered = |c: &ConsentRecord| {
-        requested
-            .iter()
-            .filter(|(f, _)| c.claims.names_field(f))
-            .count()
-    };
-    let mut best: Option<(&ConsentRecord, Option<usize>)> = None;
-    let (mut any_revoked, mut any_out_of_time) = (false, false);
-    for record in consents {
-        let c = &record.claims;
-        let matches = c.sub == request.subject
-            && c.purpose == request.purpose
-            && c.covenant == entry.covenant.id
-            && c.recipients.contains(&request.requester)
-            && entry.covenant.is_party(&c.iss);
-        if !matches {
-            continue;
-        }
-        if record.revoked {
-            any_revoked = true;
-            continue;
-        }
-        if !c.in_validity(now) {
-            any_out_of_time = true;
-            continue;
-        }
-        best = match best {
-            None => Some((record, None)),
-            Some((b, b_covered)) => {
-                let b_covered = b_covered.unwrap_or_else(|| covered(b));
-                let this = covered(record);
-                if (this, c.iat, std::cmp::Reverse(&c.jti))
-                    > (b_covered, b.claims.iat, std::cmp::Reverse(&b.claims.jti))
-                {
-                    Some((record, Some(this)))
-                } else {
-                    Some((b, Some(b_covered)))
-                }
-            }
-        };
-    }
-    match best {
-        Some((record, _)) => ConsentLookup::Valid(record),
-        // An out-of-date consent that was never revoked says more than a revoked one: the client
-        // did not withdraw, it lapsed.
-        None if any_out_of_time => ConsentLookup::Expired,
-        None if any_revoked => ConsentLookup::Revoked,
-        None => ConsentLookup::Missing,
-    }
-}
-
 /// Steps 1 and 2: the (entry, grant) the request falls under, or why there is none.
 fn find_grant(
     request: &DisclosureRequest,
@@ -294,137 +235,186 @@ fn find_grant(
         .ok_or(RefusalReason::PurposeNotGranted)
 }
 
-/// Whether `decide` would look at consents for this request: the request falls under a grant
-/// that requires consent, or asks for a special-category field. When it would not, a caller need
-/// not read the subject's consents at all (nothing about the subject is read without need).
-pub fn consults_consents(
-    request: &DisclosureRequest,
-    covenants: &CovenantSet,
+/// What deciding a request needs, found once from the covenants alone: the grant the request
+/// falls under with the requested fields looked up in the catalogue, or the refusal at the
+/// covenant or grant step. [`DecisionPlan::needs_consents`] says whether the subject's consents
+/// must be read before [`DecisionPlan::decide`]; when not, nothing about the subject is read.
+#[derive(Debug, Clone)]
+pub struct DecisionPlan<'a> {
+    request: &'a DisclosureRequest,
     now: DateTime<Utc>,
-) -> bool {
-    let Ok((e, g)) = find_grant(request, covenants, now.date_naive()) else {
-        return false;
-    };
-    let grant = &covenants.entry(e).covenant.grants[g];
-    let catalogue = covenants.catalogue();
-    let asked = if request.fields.is_empty() {
-        &grant.fields
-    } else {
-        &request.fields
-    };
-    grant.consent_required || asked.iter().any(|f| catalogue.is_special(f))
+    step: Result<Found<'a>, RefusalReason>,
 }
 
-/// Decide a disclosure request. Pure: reads only its arguments.
+/// The grant a request falls under, and what it asks of it.
+#[derive(Debug, Clone)]
+struct Found<'a> {
+    entry: &'a CovenantEntry,
+    grant: &'a Grant,
+    /// Each requested field once (the grant's when the request names none), with its catalogue
+    /// entry looked up once.
+    requested: Vec<(&'a FieldName, Option<&'a FieldSpec>)>,
+    /// Whether the request named its fields (else they are the grant's own).
+    asked_named: bool,
+    /// Whether a requested field is a special category (GDPR art. 9).
+    wants_special: bool,
+}
+
+/// Steps 1 and 2 of [`decide`]: find the grant `request` falls under at `now`, once.
+pub fn plan<'a>(
+    request: &'a DisclosureRequest,
+    covenants: &'a CovenantSet,
+    now: DateTime<Utc>,
+) -> DecisionPlan<'a> {
+    let step = find_grant(request, covenants, now.date_naive()).map(|(e, g)| {
+        let entry = covenants.entry(e);
+        let grant = &entry.covenant.grants[g];
+        let asked_named = !request.fields.is_empty();
+        let asked = if asked_named {
+            &request.fields
+        } else {
+            &grant.fields
+        };
+        let catalogue = covenants.catalogue();
+        let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> = Vec::with_capacity(asked.len());
+        for f in asked {
+            if !requested.iter().any(|(r, _)| *r == f) {
+                requested.push((f, catalogue.get(f)));
+            }
+        }
+        let wants_special = requested
+            .iter()
+            .any(|(_, spec)| spec.is_some_and(|s| s.special_category));
+        Found {
+            entry,
+            grant,
+            requested,
+            asked_named,
+            wants_special,
+        }
+    });
+    DecisionPlan { request, now, step }
+}
+
+impl DecisionPlan<'_> {
+    /// Whether the decision depends on the subject's consents: the request falls under a grant
+    /// that requires consent, or asks for a special-category field. When it does not, the caller
+    /// passes an empty [`ConsentBook`] and reads nothing about the subject.
+    pub fn needs_consents(&self) -> bool {
+        self.step
+            .as_ref()
+            .is_ok_and(|found| found.grant.consent_required || found.wants_special)
+    }
+
+    /// Steps 3 and 4 of [`decide`], against `consents` (at least the subject's, when
+    /// [`needs_consents`](Self::needs_consents); otherwise they are not looked at).
+    pub fn decide(&self, consents: &ConsentBook) -> Decision {
+        let found = match &self.step {
+            Ok(found) => found,
+            Err(reason) => return refuse(*reason, None, Vec::new()),
+        };
+        let request = self.request;
+        let Found {
+            entry,
+            grant,
+            asked_named,
+            ..
+        } = *found;
+
+        let mut basis = Basis {
+            covenant: entry.reference.clone(),
+            source: grant.source.clone(),
+            legal_basis: grant.legal_basis,
+            consent: None,
+            retention_days: grant.retention_days,
+        };
+
+        // 3. Consent, where the grant requires it (and, for special categories, always).
+        let consent = if self.needs_consents() {
+            match current_consent_for(
+                consents.for_subject(&request.subject),
+                &request.subject,
+                &request.purpose,
+                &entry.covenant,
+                &request.requester,
+                self.now.timestamp(),
+            ) {
+                ConsentLookup::Valid(record) => Some(&record.claims),
+                _ if !grant.consent_required => None,
+                ConsentLookup::Revoked => {
+                    return refuse(RefusalReason::ConsentRevoked, Some(basis), Vec::new())
+                }
+                ConsentLookup::Expired => {
+                    return refuse(RefusalReason::ConsentExpired, Some(basis), Vec::new())
+                }
+                ConsentLookup::Missing => {
+                    return refuse(RefusalReason::ConsentRequired, Some(basis), Vec::new())
+                }
+            }
+        } else {
+            None
+        };
+        basis.consent = consent.map(|c| c.jti.clone());
+
+        // 4. Field by field.
+        let mut released = Vec::with_capacity(found.requested.len());
+        let mut withheld = Vec::new();
+        for &(field, spec) in &found.requested {
+            let reason = match spec {
+                None => Some(WithheldReason::UnknownField),
+                // Fields taken from the grant itself need no membership check.
+                Some(_) if asked_named && !grant.fields.contains(field) => {
+                    Some(WithheldReason::FieldNotGranted)
+                }
+                Some(spec) if spec.special_category && !grant.special_categories => {
+                    Some(WithheldReason::SpecialCategoryNotGranted)
+                }
+                Some(spec)
+                    if spec.special_category && !consent.is_some_and(|c| c.names_field(field)) =>
+                {
+                    Some(WithheldReason::SpecialCategoryNotConsented)
+                }
+                Some(_)
+                    if grant.consent_required && !consent.is_some_and(|c| c.names_field(field)) =>
+                {
+                    Some(WithheldReason::ConsentDoesNotCover)
+                }
+                Some(_) => None,
+            };
+            match reason {
+                Some(reason) => withheld.push(Withheld {
+                    field: field.clone(),
+                    reason,
+                }),
+                None => released.push(field.clone()),
+            }
+        }
+
+        if released.is_empty() {
+            let only_consent_lacking =
+                !withheld.is_empty() && withheld.iter().all(|w| w.reason.is_consent_only());
+            let reason = if only_consent_lacking {
+                RefusalReason::ConsentRequired
+            } else {
+                RefusalReason::FieldNotGranted
+            };
+            return refuse(reason, Some(basis), withheld);
+        }
+
+        Decision::Permit(Permit {
+            released,
+            withheld,
+            basis,
+        })
+    }
+}
+
+/// Decide a disclosure request. Pure: reads only its arguments. The same as
+/// [`plan`]`(request, snapshot.covenants, now).decide(snapshot.consents)`.
 pub fn decide(
     request: &DisclosureRequest,
     snapshot: &Snapshot<'_>,
     now: DateTime<Utc>,
 ) -> Decision {
-    let covenants = snapshot.covenants;
-    let today = now.date_naive();
-    let now_secs = now.timestamp();
-
-    let (e, g) = match find_grant(request, covenants, today) {
-        Ok(found) => found,
-        Err(reason) => return refuse(reason, None, Vec::new()),
-    };
-    let entry = covenants.entry(e);
-    let grant: &Grant = &entry.covenant.grants[g];
-
-    // Each requested field once, with its catalogue entry looked up once.
-    let asked_named = !request.fields.is_empty();
-    let asked = if request.fields.is_empty() {
-        &grant.fields
-    } else {
-        &request.fields
-    };
-    let catalogue = covenants.catalogue();
-    let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> = Vec::with_capacity(asked.len());
-    for f in asked {
-        if !requested.iter().any(|(r, _)| *r == f) {
-            requested.push((f, catalogue.get(f)));
-        }
-    }
-
-    let mut basis = Basis {
-        covenant: entry.reference.clone(),
-        source: grant.source.clone(),
-        legal_basis: grant.legal_basis,
-        consent: None,
-        retention_days: grant.retention_days,
-    };
-
-    // 3. Consent, where the grant requires it (and, for special categories, always).
-    let wants_special = requested
-        .iter()
-        .any(|(_, spec)| spec.is_some_and(|s| s.special_category));
-    let consent = if grant.consent_required || wants_special {
-        let consents = snapshot.consents.for_subject(&request.subject);
-        match find_consent(consents, request, entry, &requested, now_secs) {
-            ConsentLookup::Valid(record) => Some(&record.claims),
-            _ if !grant.consent_required => None,
-            ConsentLookup::Revoked => {
-                return refuse(RefusalReason::ConsentRevoked, Some(basis), Vec::new())
-            }
-            ConsentLookup::Expired => {
-                return refuse(RefusalReason::ConsentExpired, Some(basis), Vec::new())
-            }
-            ConsentLookup::Missing => {
-                return refuse(RefusalReason::ConsentRequired, Some(basis), Vec::new())
-            }
-        }
-    } else {
-        None
-    };
-    basis.consent = consent.map(|c| c.jti.clone());
-
-    // 4. Field by field.
-    let mut released = Vec::with_capacity(requested.len());
-    let mut withheld = Vec::new();
-    for (field, spec) in requested {
-        let reason = match spec {
-            None => Some(WithheldReason::UnknownField),
-            // Fields taken from the grant itself need no membership check.
-            Some(_) if asked_named && !grant.fields.contains(field) => {
-                Some(WithheldReason::FieldNotGranted)
-            }
-            Some(spec) if spec.special_category && !grant.special_categories => {
-                Some(WithheldReason::SpecialCategoryNotGranted)
-            }
-            Some(spec)
-                if spec.special_category && !consent.is_some_and(|c| c.names_field(field)) =>
-            {
-                Some(WithheldReason::SpecialCategoryNotConsented)
-            }
-            Some(_) if grant.consent_required && !consent.is_some_and(|c| c.names_field(field)) => {
-                Some(WithheldReason::ConsentDoesNotCover)
-            }
-            Some(_) => None,
-        };
-        match reason {
-            Some(reason) => withheld.push(Withheld {
-                field: field.clone(),
-                reason,
-            }),
-            None => released.push(field.clone()),
-        }
-    }
-
-    if released.is_empty() {
-        let only_consent_lacking =
-            !withheld.is_empty() && withheld.iter().all(|w| w.reason.is_consent_only());
-        let reason = if only_consent_lacking {
-            RefusalReason::ConsentRequired
-        } else {
-            RefusalReason::FieldNotGranted
-        };
-        return refuse(reason, Some(basis), withheld);
-    }
-
-    Decision::Permit(Permit {
-        released,
-        withheld,
-        basis,
-    })
+    plan(request, snapshot.covenants, now).decide(snapshot.consents)
 }

@@ -1,27 +1,36 @@
-//! Pure disclosure-decision logic for poortwachter.
+//! Pure rules of poortwachter: no I/O, no async, no clock reads, no globals.
 //!
-//! No I/O, no async, no clock reads, no globals: [`decide`] takes a [`DisclosureRequest`], a
-//! [`Snapshot`] (covenants, consents, field catalogue) and `now`, and returns a [`Decision`] with
-//! the exact field set and the reasons. The canonical covenant hash is documented in
-//! [`canonical`].
+//! - [`decide()`] takes a [`DisclosureRequest`], a [`Snapshot`] (covenants, consents, field
+//!   catalogue) and `now`, and returns a [`Decision`] with the exact field set and the reasons;
+//!   [`plan()`] is its first half, so a caller reads the subject's consents only when needed.
+//! - [`current_consent`] is the one rule for which consent counts, used by disclosure and by
+//!   [`HandoverPlan::held_under`]; [`admit_consent`] says whether a consent may be registered;
+//!   [`accept_handover`] whether a source may store a record.
+//! - The canonical covenant hash is documented in [`canonical`].
 
+pub mod admission;
 pub mod canonical;
 pub mod catalogue;
 pub mod consent;
 pub mod covenant;
 pub mod decide;
+pub mod handover;
 pub mod ids;
 pub mod snapshot;
 
+pub use admission::{admit_consent, ConsentInadmissible};
 pub use canonical::{canonical_json, CovenantRef, Sha256Hash};
 pub use catalogue::{CatalogueDocument, CatalogueError, FieldCatalogue, FieldSpec, FieldType};
-pub use consent::{ConsentClaims, ConsentRecord, Evidence};
+pub use consent::{current_consent, ConsentClaims, ConsentLookup, ConsentRecord, Evidence};
 pub use covenant::{
     Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
 };
 pub use decide::{
-    consults_consents, decide, Basis, Decision, DisclosureRequest, Permit, Refusal, RefusalReason,
+    decide, plan, Basis, Decision, DecisionPlan, DisclosureRequest, Permit, Refusal, RefusalReason,
     Withheld, WithheldReason,
+};
+pub use handover::{
+    accept_handover, HandoverFieldProblem, HandoverPlan, HandoverReason, HandoverRefusal,
 };
 pub use ids::{Bsn, ConsentId, CovenantId, FieldName, IdError, Oin, Purpose};
 pub use snapshot::{AdminState, ConsentBook, CovenantEntry, CovenantSet, CovenantState, Snapshot};

@@ -191,13 +191,14 @@ impl CovenantSet {
     }
 
     /// Covenants that a source may store handover data under for `purpose`: the grants in force
-    /// on `date` where `source` is the source.
-    pub fn grants_from_source<'a>(
+    /// on `date` where `source` is the source, in (party index, grant) order. A handover is held
+    /// under the first ([`crate::accept_handover`]).
+    pub fn grants_from_source<'a, 'q>(
         &'a self,
-        source: &'a Oin,
-        purpose: &'a Purpose,
+        source: &'q Oin,
+        purpose: &'q Purpose,
         date: NaiveDate,
-    ) -> impl Iterator<Item = (&'a CovenantEntry, &'a crate::covenant::Grant)> + 'a {
+    ) -> impl Iterator<Item = (&'a CovenantEntry, &'a crate::covenant::Grant)> + use<'a, 'q> {
         self.entries_for_party(source)
             .iter()
             .filter(move |&&e| self.is_in_force(e, date))

@@ -760,25 +760,122 @@ fn a_new_consent_after_a_revoked_one_is_used() {
 }
 
 #[test]
-fn among_valid_consents_the_one_covering_most_requested_fields_is_used() {
+fn a_newer_narrower_consent_supersedes_an_older_broader_one() {
+    // The client's latest word for this purpose and covenant counts, even when it covers less:
+    // only its fields are released, the rest is withheld as not covered.
     let broad = example_consent();
     let mut narrow = example_consent();
     narrow.jti = "consent-narrow".parse().unwrap();
-    narrow.iat += 100; // newer, but covers less
+    narrow.iat += 100;
     narrow.fields = fields(&["job_ready"]);
     let permit = expect_permit(run(
         vec![open_signed(example_covenant())],
-        vec![valid(narrow), valid(broad)],
+        vec![valid(broad), valid(narrow)],
         &job_mediation_request(),
         now(),
     ));
     assert_eq!(
-        permit.basis.consent.as_ref().map(|c| c.as_str()),
-        Some(CONSENT_ID)
+        permit.basis,
+        job_mediation_basis(&example_covenant(), Some("consent-narrow"))
     );
+    assert_eq!(permit.released, fields(&["job_ready"]));
     assert_eq!(
-        permit.released,
-        fields(&["available_hours_per_week", "job_ready", "ww_end_date"])
+        permit.withheld,
+        vec![
+            withheld(
+                "available_hours_per_week",
+                WithheldReason::ConsentDoesNotCover
+            ),
+            withheld("ww_end_date", WithheldReason::ConsentDoesNotCover),
+        ]
+    );
+}
+
+#[test]
+fn among_consents_issued_at_the_same_second_the_greatest_jti_is_used() {
+    let mut a = example_consent();
+    a.jti = "consent-a".parse().unwrap();
+    a.fields = fields(&["available_hours_per_week", "job_ready", "ww_end_date"]);
+    let mut b = example_consent();
+    b.jti = "consent-b".parse().unwrap();
+    b.fields = fields(&["job_ready"]);
+    for consents in [
+        vec![valid(a.clone()), valid(b.clone())],
+        vec![valid(b.clone()), valid(a.clone())],
+    ] {
+        let permit = expect_permit(run(
+            vec![open_signed(example_covenant())],
+            consents,
+            &job_mediation_request(),
+            now(),
+        ));
+        assert_eq!(
+            permit.basis.consent.as_ref().map(|c| c.as_str()),
+            Some("consent-b")
+        );
+        assert_eq!(permit.released, fields(&["job_ready"]));
+    }
+}
+
+#[test]
+fn a_newer_consent_to_another_recipient_supersedes_and_does_not_count_for_this_one() {
+    // The older consent names SDD, the newer one only an outsider: the newer one is current, and
+    // for SDD it does not count — as with a consent to another recipient alone.
+    let older = example_consent();
+    let mut newer = example_consent();
+    newer.jti = "consent-elsewhere".parse().unwrap();
+    newer.iat += 100;
+    newer.recipients = vec![oin(OUTSIDER)];
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![valid(older), valid(newer)],
+            &job_mediation_request(),
+            now(),
+        ),
+        RefusalReason::ConsentRequired,
+    );
+}
+
+#[test]
+fn a_revoked_or_lapsed_consent_to_another_recipient_is_not_reported() {
+    let mut elsewhere = example_consent();
+    elsewhere.recipients = vec![oin(OUTSIDER)];
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![revoked(elsewhere.clone())],
+            &job_mediation_request(),
+            now(),
+        ),
+        RefusalReason::ConsentRequired,
+    );
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![valid(elsewhere.clone())],
+            &job_mediation_request(),
+            Utc.timestamp_opt(elsewhere.exp, 0).unwrap(),
+        ),
+        RefusalReason::ConsentRequired,
+    );
+}
+
+#[test]
+fn when_the_current_consent_names_another_recipient_a_revoked_one_naming_the_requester_is_reported()
+{
+    let withdrawn = example_consent();
+    let mut elsewhere = example_consent();
+    elsewhere.jti = "consent-elsewhere".parse().unwrap();
+    elsewhere.recipients = vec![oin(OUTSIDER)];
+    assert_consent_refusal(
+        run(
+            vec![open_signed(example_covenant())],
+            vec![revoked(withdrawn), valid(elsewhere)],
+            &job_mediation_request(),
+            now(),
+        ),
+        RefusalReason::ConsentRevoked,
     );
 }
 
@@ -1548,4 +1645,62 @@ fn example_covenant_hash_is_pinned() {
         example_covenant().reference().to_string(),
         "drechtsteden-max-ww@1#sha256:f6402a64fe8e9480c8530b78d590128015f892773a8aedf3608532e25aba14d3"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan: the grant found once, and whether the subject's consents are needed
+// ---------------------------------------------------------------------------------------------
+
+fn needs_consents(entries: Vec<CovenantEntry>, request: &DisclosureRequest) -> bool {
+    let covenants = CovenantSet::new(catalogue(), entries);
+    policy::plan(request, &covenants, now()).needs_consents()
+}
+
+#[test]
+fn a_refusal_at_the_covenant_or_grant_step_needs_no_consents() {
+    assert!(!needs_consents(vec![], &job_mediation_request()));
+    assert!(!needs_consents(
+        vec![open_signed(example_covenant())],
+        &request(SDD, "debt-counselling", &["job_ready"]),
+    ));
+}
+
+#[test]
+fn a_grant_requiring_consent_or_a_special_category_field_needs_consents() {
+    let entries = || vec![open_signed(example_covenant())];
+    assert!(needs_consents(entries(), &job_mediation_request()));
+    assert!(!needs_consents(
+        entries(),
+        &request(SDD, "bijstand-intake", &["ww_end_date"])
+    ));
+    assert!(needs_consents(
+        vec![open_signed(art9_legal_obligation_covenant())],
+        &art9_request()
+    ));
+    // Without named fields, the grant's own fields count: none of the intake grant's is special.
+    assert!(!needs_consents(
+        entries(),
+        &request(SDD, "bijstand-intake", &[])
+    ));
+}
+
+#[test]
+fn a_plan_decides_as_decide_does() {
+    let covenants = CovenantSet::new(catalogue(), vec![open_signed(example_covenant())]);
+    let consents = ConsentBook::new(vec![valid(example_consent())]);
+    let snapshot = Snapshot {
+        covenants: &covenants,
+        consents: &consents,
+    };
+    for request in [
+        job_mediation_request(),
+        request(SDD, "bijstand-intake", &[]),
+        request(OUTSIDER, "job-mediation", &["job_ready"]),
+    ] {
+        let planned = policy::plan(&request, &covenants, now());
+        assert_eq!(
+            planned.decide(&consents),
+            decide(&request, &snapshot, now())
+        );
+    }
 }

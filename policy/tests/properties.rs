@@ -6,258 +6,22 @@
 //! released must be requested, granted and consented; the basis must be a covenant in force to
 //! which the requester is a party; the consent relied on must be valid and match; special
 //! categories need both the grant and a consent naming them; and the answer must not depend on
-//! the order of the input.
+//! the order of the input. The random worlds come from `common/`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+mod common;
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use policy::{
-    decide, AdminState, CatalogueDocument, ConsentBook, ConsentClaims, ConsentRecord, Covenant,
-    CovenantEntry, CovenantSet, CovenantState, Decision, DisclosureRequest, Evidence,
-    FieldCatalogue, FieldName, Grant, LegalBasis, Oin, Party, PartyRole, RefusalReason, Snapshot,
-    WithheldReason,
+    decide, ConsentBook, ConsentClaims, ConsentRecord, CovenantEntry, CovenantSet, CovenantState,
+    Decision, DisclosureRequest, FieldName, Grant, RefusalReason, Snapshot, WithheldReason,
 };
 use proptest::prelude::*;
-use proptest::sample::{select, subsequence};
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
-const CATALOGUE_JSON: &str = include_str!("../../schemas/field-catalogue.json");
-
-/// Few organisations, subjects, purposes and covenant ids, so that random parts often match.
-const ORGS: [&str; 3] = [
-    "00000001003214345000",
-    "00000001823288444000",
-    "00000001999999999000",
-];
-const SUBJECTS: [&str; 2] = ["111222333", "123456782"];
-const PURPOSES: [&str; 2] = ["job-mediation", "bijstand-intake"];
-const COVENANT_IDS: [&str; 2] = ["drechtsteden-max-ww", "rijnmond-max-ww"];
-/// A well-formed field name that is not in the catalogue.
-const UNKNOWN_FIELD: &str = "shoe_size";
-const DAY: i64 = 86_400;
-
-static CATALOGUE: LazyLock<FieldCatalogue> = LazyLock::new(|| {
-    let doc = serde_json::from_str::<CatalogueDocument>(CATALOGUE_JSON).unwrap();
-    FieldCatalogue::new(doc).unwrap()
-});
-
-static CATALOGUED: LazyLock<Vec<FieldName>> =
-    LazyLock::new(|| CATALOGUE.fields().map(|f| f.name.clone()).collect());
-
-/// Catalogued fields plus one unknown one: what a request may name.
-static REQUESTABLE: LazyLock<Vec<FieldName>> = LazyLock::new(|| {
-    let mut all = CATALOGUED.clone();
-    all.push(UNKNOWN_FIELD.parse().unwrap());
-    all
-});
-
-/// Midnight UTC, 1 January 2027: dates and times are generated around it.
-fn base() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
-}
-
-fn base_date() -> NaiveDate {
-    base().date_naive()
-}
-
-fn shift(date: NaiveDate, days: i64) -> NaiveDate {
-    if days >= 0 {
-        date + Days::new(days.unsigned_abs())
-    } else {
-        date - Days::new(days.unsigned_abs())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Strategies
-// ---------------------------------------------------------------------------------------------
-
-fn oin() -> impl Strategy<Value = Oin> {
-    select(ORGS.to_vec()).prop_map(|s| s.parse().unwrap())
-}
-
-fn orgs(min: usize) -> impl Strategy<Value = Vec<Oin>> {
-    subsequence(ORGS.to_vec(), min..=ORGS.len())
-        .prop_map(|v| v.into_iter().map(|s| s.parse().unwrap()).collect())
-}
-
-fn catalogued_fields() -> impl Strategy<Value = Vec<FieldName>> {
-    subsequence(CATALOGUED.clone(), 0..=CATALOGUED.len())
-}
-
-fn legal_basis() -> impl Strategy<Value = LegalBasis> {
-    prop_oneof![
-        Just(LegalBasis::Consent),
-        Just(LegalBasis::LegalObligation),
-        Just(LegalBasis::PublicTask),
-    ]
-}
-
-fn grant() -> impl Strategy<Value = Grant> {
-    (
-        select(PURPOSES.to_vec()),
-        oin(),
-        orgs(1),
-        catalogued_fields(),
-        legal_basis(),
-        any::<bool>(),
-        any::<bool>(),
-        1u32..400,
-    )
-        .prop_map(
-            |(
-                purpose,
-                source,
-                recipients,
-                fields,
-                legal_basis,
-                consent_required,
-                special,
-                days,
-            )| {
-                Grant {
-                    purpose: purpose.parse().unwrap(),
-                    source,
-                    recipients,
-                    fields,
-                    legal_basis,
-                    basis_text: "generated".into(),
-                    consent_required,
-                    special_categories: special,
-                    retention_days: days,
-                }
-            },
-        )
-}
-
-fn admin_state() -> impl Strategy<Value = AdminState> {
-    prop_oneof![
-        10 => Just(AdminState::Open),
-        1 => Just(AdminState::Suspended),
-        1 => Just(AdminState::Terminated),
-    ]
-}
-
-/// One covenant version. Grants may name non-parties (the covenant need not pass `validate`):
-/// `decide` must stay safe on any snapshot. Most versions are signed by every party, some by a
-/// random set of organisations.
-fn covenant_entry() -> impl Strategy<Value = CovenantEntry> {
-    (
-        select(COVENANT_IDS.to_vec()),
-        1u32..=3,
-        orgs(2),
-        prop::collection::vec(grant(), 1..5),
-        -300i64..30,
-        60i64..900,
-        admin_state(),
-        prop::bool::weighted(0.8),
-        orgs(0),
-    )
-        .prop_map(
-            |(id, version, parties, grants, from, length, admin, all_sign, extra)| {
-                let valid_from = shift(base_date(), from);
-                let covenant = Covenant {
-                    id: id.parse().unwrap(),
-                    version,
-                    title: format!("{id} v{version}"),
-                    region: "Drechtsteden".into(),
-                    parties: parties
-                        .iter()
-                        .map(|oin| Party {
-                            oin: oin.clone(),
-                            name: format!("org {oin}"),
-                            role: PartyRole::SourceAndRecipient,
-                        })
-                        .collect(),
-                    valid_from,
-                    valid_until: shift(valid_from, length),
-                    grants,
-                };
-                let mut signed: BTreeSet<Oin> = extra.into_iter().collect();
-                if all_sign {
-                    signed.extend(parties);
-                }
-                CovenantEntry::new(covenant, admin, signed)
-            },
-        )
-}
-
-/// A few covenant versions, at most one per `id@version`.
-fn covenant_entries() -> impl Strategy<Value = Vec<CovenantEntry>> {
-    prop::collection::vec(covenant_entry(), 1..5).prop_map(|entries| {
-        let mut seen = BTreeSet::new();
-        entries
-            .into_iter()
-            .filter(|e| seen.insert((e.covenant.id.clone(), e.covenant.version)))
-            .collect()
-    })
-}
-
-fn consent() -> impl Strategy<Value = ConsentRecord> {
-    (
-        (oin(), select(SUBJECTS.to_vec()), select(PURPOSES.to_vec())),
-        (orgs(1), catalogued_fields(), select(COVENANT_IDS.to_vec())),
-        (-200 * DAY..30 * DAY, 30 * DAY..400 * DAY, 0..10 * DAY),
-        prop::bool::weighted(0.25),
-    )
-        .prop_map(
-            |((iss, sub, purpose), (recipients, fields, covenant), (nbf, length, age), revoked)| {
-                let nbf = base().timestamp() + nbf;
-                ConsentRecord {
-                    claims: ConsentClaims {
-                        iss,
-                        sub: sub.parse().unwrap(),
-                        aud: "poortwachter-test".into(),
-                        // Replaced by a unique id in `consents()`.
-                        jti: "unset".parse().unwrap(),
-                        iat: nbf - age,
-                        nbf,
-                        exp: nbf + length,
-                        purpose: purpose.parse().unwrap(),
-                        recipients,
-                        fields,
-                        covenant: covenant.parse().unwrap(),
-                        evidence: Evidence {
-                            method: "signed-paper-form".into(),
-                            document_sha256: "00".repeat(32),
-                            recorded_by: "adviser".into(),
-                        },
-                    },
-                    revoked,
-                }
-            },
-        )
-}
-
-/// Consents with unique ids (`jti` is unique per issuer in practice; here globally).
-fn consents() -> impl Strategy<Value = Vec<ConsentRecord>> {
-    prop::collection::vec(consent(), 0..12).prop_map(|mut records| {
-        for (i, r) in records.iter_mut().enumerate() {
-            r.claims.jti = format!("consent-{i}").parse().unwrap();
-        }
-        records
-    })
-}
-
-fn request() -> impl Strategy<Value = DisclosureRequest> {
-    (
-        oin(),
-        select(SUBJECTS.to_vec()),
-        select(PURPOSES.to_vec()),
-        prop_oneof![
-            1 => Just(Vec::new()),
-            3 => prop::collection::vec(select(REQUESTABLE.clone()), 1..7),
-        ],
-    )
-        .prop_map(|(requester, subject, purpose, fields)| DisclosureRequest {
-            requester,
-            subject: subject.parse().unwrap(),
-            purpose: purpose.parse().unwrap(),
-            fields,
-        })
-}
+use common::*;
 
 #[derive(Debug, Clone)]
 struct World {
@@ -307,17 +71,6 @@ fn world() -> impl Strategy<Value = World> {
 // An independent reading of the snapshot
 // ---------------------------------------------------------------------------------------------
 
-/// Whether `entry` is the version of its covenant in force on `today`: active itself, and no
-/// higher version of the same covenant active.
-fn in_force(entries: &[CovenantEntry], entry: &CovenantEntry, today: NaiveDate) -> bool {
-    entry.state_on(today) == CovenantState::Active
-        && !entries.iter().any(|o| {
-            o.covenant.id == entry.covenant.id
-                && o.covenant.version > entry.covenant.version
-                && o.state_on(today) == CovenantState::Active
-        })
-}
-
 /// The grant a request must be decided under: in a covenant version in force, to which the
 /// requester is a party, for the purpose and naming the requester — the first in
 /// (covenant id, version, grant order).
@@ -354,6 +107,31 @@ fn consent_usable(r: &ConsentRecord, w: &World, entry: &CovenantEntry) -> bool {
     !r.revoked && r.claims.in_validity(w.now.timestamp()) && consent_matches(&r.claims, w, entry)
 }
 
+/// Whether a consent may be relied on now for this request under `entry` by the rule of issue 14:
+/// it is usable as above *and* it is the current consent — among the subject's valid, unrevoked
+/// consents for the purpose and covenant issued by a party, whatever their recipients, the one
+/// with the greatest `(iat, jti)`.
+fn consent_current_and_usable(r: &ConsentRecord, w: &World, entry: &CovenantEntry) -> bool {
+    let now = w.now.timestamp();
+    let current = w
+        .consents
+        .iter()
+        .filter(|o| {
+            let c = &o.claims;
+            !o.revoked
+                && c.in_validity(now)
+                && c.sub == w.request.subject
+                && c.purpose == w.request.purpose
+                && c.covenant == entry.covenant.id
+                && entry.covenant.is_party(&c.iss)
+        })
+        .max_by(|a, b| (a.claims.iat, &a.claims.jti).cmp(&(b.claims.iat, &b.claims.jti)));
+    current.is_some_and(|c| std::ptr::eq(c, r)) && consent_usable(r, w, entry)
+}
+
+/// Which consents the invariants take as ones `decide` may rely on.
+type UsableModel = fn(&ConsentRecord, &World, &CovenantEntry) -> bool;
+
 /// The fields a request asks for, without repeats; the grant's fields when it names none.
 fn requested(w: &World, grant: &Grant) -> Vec<FieldName> {
     let source = if w.request.fields.is_empty() {
@@ -379,7 +157,12 @@ fn is_subsequence(sub: &[FieldName], of: &[FieldName]) -> bool {
 // The invariants
 // ---------------------------------------------------------------------------------------------
 
-fn check_invariants(w: &World, decision: &Decision) -> Result<(), TestCaseError> {
+/// The invariants, with `consent_usable` saying which consents `decide` may rely on.
+fn check_invariants(
+    w: &World,
+    decision: &Decision,
+    consent_usable: UsableModel,
+) -> Result<(), TestCaseError> {
     let today = w.now.date_naive();
     let catalogue = &*CATALOGUE;
 
@@ -581,7 +364,15 @@ proptest! {
     #[test]
     fn decisions_respect_covenants_consents_and_fields(w in world()) {
         let decision = w.decide();
-        check_invariants(&w, &decision)?;
+        check_invariants(&w, &decision, consent_usable)?;
+    }
+
+    /// The same invariants with the one consent rule of issue 14 as the model of which consent
+    /// may be relied on (the test above still has the rule from before it).
+    #[test]
+    fn decisions_respect_covenants_the_current_consent_and_fields(w in world()) {
+        let decision = w.decide();
+        check_invariants(&w, &decision, consent_current_and_usable)?;
     }
 
     #[test]
@@ -614,10 +405,10 @@ proptest! {
 
     #[test]
     fn when_consents_are_not_consulted_they_cannot_change_the_decision(w in world()) {
-        // The gateway skips reading the subject's consents when `consults_consents` says no;
+        // The gateway skips reading the subject's consents when the plan says it need not;
         // that is only sound if the decision is then the same without them.
         let covenants = CovenantSet::new(CATALOGUE.clone(), w.entries.clone());
-        if !policy::consults_consents(&w.request, &covenants, w.now) {
+        if !policy::plan(&w.request, &covenants, w.now).needs_consents() {
             let without = World { consents: Vec::new(), ..w.clone() };
             prop_assert_eq!(w.decide(), without.decide());
         }
