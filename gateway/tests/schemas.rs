@@ -13,13 +13,14 @@ use gateway::api::{
 };
 use gateway::audit::record::{AuditKind, AuditRecord, Outcome};
 use gateway::http::problem::ApiError;
-use gateway::ops::error::{FieldProblem, OpError};
+use gateway::ops::error::OpError;
 use jsonschema::{Resource, Validator};
 use policy::{
     decide, AdminState, CatalogueDocument, ConsentBook, ConsentClaims, ConsentId, ConsentRecord,
     Covenant, CovenantEntry, CovenantId, CovenantProblem, CovenantSet, Decision, DisclosureRequest,
-    DocumentFormat, FieldCatalogue, FieldName, LegalBasis, Oin, PartyRole, Purpose, RefusalReason,
-    Sha256Hash, Snapshot, Withheld, WithheldReason,
+    DocumentFormat, FieldCatalogue, FieldName, HandoverFieldProblem, HandoverReason,
+    HandoverRefusal, LegalBasis, Oin, PartyRole, Purpose, RefusalReason, Sha256Hash, Snapshot,
+    Withheld, WithheldReason,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -780,10 +781,12 @@ fn every_op_error() -> Vec<OpError> {
         OpError::NotConsentIssuer,
         OpError::DuplicateConsent,
         OpError::AlreadyRevoked,
-        OpError::HandoverRefused {
-            reason: "not-a-source",
-            detail: "no covenant in force lets this organisation hand over data".into(),
-        },
+        OpError::Handover(HandoverRefusal::NotASource {
+            purpose: "job-mediation".parse().unwrap(),
+        }),
+        OpError::Handover(HandoverRefusal::ConsentRequired {
+            purpose: "job-mediation".parse().unwrap(),
+        }),
         OpError::NotFound,
         OpError::AuditUnavailable,
         OpError::Unavailable,
@@ -803,17 +806,18 @@ fn every_op_error() -> Vec<OpError> {
         OpError::UnknownKey("gorinchem-2026".into()),
     ];
     for reason in [
-        "field-not-in-catalogue",
-        "field-type-mismatch",
-        "field-not-granted",
+        HandoverReason::FieldNotInCatalogue,
+        HandoverReason::FieldTypeMismatch,
+        HandoverReason::FieldNotGranted,
     ] {
-        errors.push(OpError::HandoverFields {
+        errors.push(OpError::Handover(HandoverRefusal::Fields {
             reason,
-            fields: vec![FieldProblem {
+            problems: vec![HandoverFieldProblem {
                 field: "monthly_income".into(),
-                problem: "is not in the field catalogue".into(),
+                reason,
+                problem: "is not in the field catalogue",
             }],
-        });
+        }));
     }
     for reason in RefusalReason::ALL {
         errors.push(OpError::Refused {
@@ -835,8 +839,7 @@ fn every_op_error() -> Vec<OpError> {
             | OpError::NotConsentIssuer
             | OpError::DuplicateConsent
             | OpError::AlreadyRevoked
-            | OpError::HandoverFields { .. }
-            | OpError::HandoverRefused { .. }
+            | OpError::Handover(_)
             | OpError::Unauthorized
             | OpError::Forbidden
             | OpError::InvalidCovenant(_)

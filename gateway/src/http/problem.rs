@@ -5,11 +5,18 @@
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use policy::Withheld;
+use policy::{HandoverRefusal, Withheld};
 use serde::Serialize;
 
 use crate::auth::{AuthError, HumanClaims, HumanVerifier};
-use crate::ops::error::{FieldProblem, OpError};
+use crate::ops::error::OpError;
+
+/// A field a handover could not store, and why (the `fields` of its problem details).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
 
 /// The `reason` of a problem response, attached as a response extension for spans and metrics.
 #[derive(Debug, Clone, Copy)]
@@ -99,11 +106,11 @@ fn op_status(op: &OpError) -> (StatusCode, &'static str) {
         NotConsentIssuer => (StatusCode::FORBIDDEN, "Not the consent issuer"),
         DuplicateConsent => (StatusCode::CONFLICT, "Consent already registered"),
         AlreadyRevoked => (StatusCode::CONFLICT, "Consent already revoked"),
-        HandoverFields { .. } => (
+        Handover(HandoverRefusal::Fields { .. }) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Handover record not stored",
         ),
-        HandoverRefused { .. } => (StatusCode::FORBIDDEN, "Handover record not stored"),
+        Handover(_) => (StatusCode::FORBIDDEN, "Handover record not stored"),
         Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
         Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
         InvalidCovenant(_) => (
@@ -137,7 +144,7 @@ struct ProblemBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     withheld: Option<&'a [Withheld]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a [FieldProblem]>,
+    fields: Option<Vec<FieldProblem>>,
     /// Where a covenant document is invalid, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     problems: Option<Vec<ProblemItem>>,
@@ -162,7 +169,18 @@ impl IntoResponse for ApiError {
                 disclosure_id = Some(id.as_str());
                 withheld = (!w.is_empty()).then_some(w.as_slice());
             }
-            ApiError::Op(OpError::HandoverFields { fields: f, .. }) => fields = Some(f.as_slice()),
+            ApiError::Op(OpError::Handover(refusal @ HandoverRefusal::Fields { .. })) => {
+                fields = Some(
+                    refusal
+                        .problems()
+                        .iter()
+                        .map(|p| FieldProblem {
+                            field: p.field.clone(),
+                            problem: p.problem.to_owned(),
+                        })
+                        .collect(),
+                )
+            }
             ApiError::Op(OpError::InvalidCovenant(list)) => {
                 problems = Some(
                     list.iter()

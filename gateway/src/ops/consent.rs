@@ -3,7 +3,7 @@
 //! consents of one subject for a decision. Never logs a token, a claim value or a BSN.
 
 use chrono::Utc;
-use policy::{ConsentBook, ConsentRecord, Oin};
+use policy::{admit_consent, ConsentBook, ConsentInadmissible, ConsentRecord, Oin};
 
 use crate::api::{ConsentRegistered, ConsentRevoked};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
@@ -44,34 +44,12 @@ pub async fn register(
         .consents
         .verify(token.trim(), now.timestamp())
         .map_err(|e| OpError::InvalidConsentToken(e.to_string()))?;
-    if claims.iss != caller {
-        return Err(OpError::NotConsentIssuer);
-    }
-    let covenants = state.covenants();
-    let known = covenants.entries().iter().any(|e| {
-        e.covenant.id == claims.covenant
-            && e.covenant.is_party(&claims.iss)
-            && claims.recipients.iter().all(|r| e.covenant.is_party(r))
-    });
-    if !known {
-        return Err(OpError::InvalidConsentToken(
-            "the token names a covenant that this gateway does not hold, or organisations that are not its parties".into(),
-        ));
-    }
-    if claims.recipients.is_empty() || claims.fields.is_empty() {
-        return Err(OpError::InvalidConsentToken(
-            "the token names no recipient or no field".into(),
-        ));
-    }
-    if let Some(f) = claims
-        .fields
-        .iter()
-        .find(|f| !covenants.catalogue().contains(f))
-    {
-        return Err(OpError::InvalidConsentToken(format!(
-            "field `{f}` is not in the field catalogue"
-        )));
-    }
+    // May this consent be registered at all (issuer, covenant and parties, recipients, fields):
+    // policy's rule.
+    admit_consent(&claims, &caller, &state.covenants()).map_err(|e| match e {
+        ConsentInadmissible::IssuerNotCaller => OpError::NotConsentIssuer,
+        other => OpError::InvalidConsentToken(other.to_string()),
+    })?;
 
     let pseudonym = state.pseudonymizer.pseudonym(&claims.sub);
     let plaintext = serde_json::to_vec(&claims).map_err(|_| OpError::Internal)?;

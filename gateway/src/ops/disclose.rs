@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use policy::{decide, ConsentBook, Decision, DisclosureRequest, Oin, Snapshot};
+use policy::{
+    Basis, ConsentBook, Decision, DisclosureRequest, Oin, Purpose, RefusalReason, Withheld,
+};
 use tracing::Instrument;
 
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
@@ -17,14 +19,58 @@ use crate::state::AppState;
 use crate::telemetry::TraceIds;
 use crate::timefmt::audit_time;
 
-fn withheld_names(d: &Decision) -> Vec<WithheldName> {
-    d.withheld()
+fn withheld_names(withheld: &[Withheld]) -> Vec<WithheldName> {
+    withheld
         .iter()
         .map(|w| WithheldName {
             field: w.field.to_string(),
             reason: w.reason.as_str().to_owned(),
         })
         .collect()
+}
+
+/// What one disclosure's audit record says, apart from its outcome.
+struct Recorded<'a> {
+    id: &'a str,
+    time: String,
+    trace: TraceIds,
+    requester: &'a Oin,
+    person: Option<String>,
+    pseudonym: String,
+    purpose: &'a Purpose,
+}
+
+impl Recorded<'_> {
+    /// The audit entry of this disclosure, decided on `basis` (absent for refusals before a
+    /// grant was found).
+    fn entry(
+        self,
+        basis: Option<&Basis>,
+        withheld: &[Withheld],
+        decision: Outcome,
+        reason: Option<RefusalReason>,
+        released: Vec<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: self.id.to_owned(),
+            kind: Some(AuditKind::Disclosure),
+            time: self.time,
+            trace_id: self.trace.trace_id,
+            span_id: self.trace.span_id,
+            requester_oin: Some(self.requester.to_string()),
+            requester_person: self.person,
+            source_oin: basis.map(|b| b.source.to_string()),
+            subject_pseudonym: Some(self.pseudonym),
+            purpose: Some(self.purpose.to_string()),
+            legal_basis: basis.map(|b| b.legal_basis.as_str().to_owned()),
+            covenant: basis.map(|b| b.covenant.to_string()),
+            consent_id: basis.and_then(|b| b.consent.as_ref().map(|c| c.to_string())),
+            fields_released: released,
+            fields_withheld: withheld_names(withheld),
+            decision: Some(decision),
+            reason: reason.map(|r| r.as_str().to_owned()),
+        }
+    }
 }
 
 /// Handle one disclosure request from `requester`.
@@ -37,7 +83,7 @@ pub async fn disclose(
     let now = Utc::now();
     let covenants = state.covenants();
     let request = DisclosureRequest {
-        requester: requester.clone(),
+        requester,
         subject: body.subject.bsn,
         purpose: body.purpose.clone(),
         fields: body.fields,
@@ -54,7 +100,10 @@ pub async fn disclose(
         outcome = tracing::field::Empty,
         reason = tracing::field::Empty
     );
-    let book = if policy::consults_consents(&request, &covenants, now) {
+    // One look at the covenants: the plan finds the grant once and says whether the decision
+    // depends on the subject's consents.
+    let plan = policy::plan(&request, &covenants, now);
+    let book = if plan.needs_consents() {
         let rows = state
             .store
             .consents_for_subject(&pseudonym)
@@ -65,25 +114,14 @@ pub async fn disclose(
     } else {
         ConsentBook::default()
     };
-    let decision = decision_span.in_scope(|| {
-        decide(
-            &request,
-            &Snapshot {
-                covenants: &covenants,
-                consents: &book,
-            },
-            now,
-        )
-    });
+    let decision = decision_span.in_scope(|| plan.decide(&book));
 
-    decision_span.record(
-        "outcome",
-        if decision.is_permit() {
-            "permit"
-        } else {
-            "refuse"
-        },
-    );
+    let outcome = if decision.is_permit() {
+        "permit"
+    } else {
+        "refuse"
+    };
+    decision_span.record("outcome", outcome);
     if let Some(r) = decision.refusal_reason() {
         decision_span.record("reason", r.as_str());
     }
@@ -91,37 +129,29 @@ pub async fn disclose(
     state.metrics.decision(
         "disclosure",
         request.purpose.as_str(),
-        if decision.is_permit() {
-            "permit"
-        } else {
-            "refuse"
-        },
+        outcome,
         decision.refusal_reason().map(|r| r.as_str()).unwrap_or(""),
     );
     let disclosure_id = time_ordered_id("dsc");
-    let basis = decision.basis();
-    let mut entry = AuditEntry {
-        id: disclosure_id.clone(),
-        kind: Some(AuditKind::Disclosure),
+    let recorded = Recorded {
+        id: &disclosure_id,
         time: audit_time(now),
-        trace_id: trace.trace_id,
-        span_id: trace.span_id,
-        requester_oin: Some(requester.to_string()),
-        requester_person: body.on_behalf_of,
-        source_oin: basis.map(|b| b.source.to_string()),
-        subject_pseudonym: Some(pseudonym.clone()),
-        purpose: Some(request.purpose.to_string()),
-        legal_basis: basis.map(|b| b.legal_basis.as_str().to_owned()),
-        covenant: basis.map(|b| b.covenant.to_string()),
-        consent_id: basis.and_then(|b| b.consent.as_ref().map(|c| c.to_string())),
-        fields_released: Vec::new(),
-        fields_withheld: withheld_names(&decision),
-        decision: Some(Outcome::Refuse),
-        reason: decision.refusal_reason().map(|r| r.as_str().to_owned()),
+        trace,
+        requester: &request.requester,
+        person: body.on_behalf_of,
+        pseudonym: pseudonym.clone(),
+        purpose: &request.purpose,
     };
 
     let permit = match decision {
         Decision::Refuse(refusal) => {
+            let entry = recorded.entry(
+                refusal.basis.as_ref(),
+                &refusal.withheld,
+                Outcome::Refuse,
+                Some(refusal.reason),
+                Vec::new(),
+            );
             state
                 .audit
                 .append(entry)
@@ -165,9 +195,13 @@ pub async fn disclose(
         _ => RecordStatus::NoRecord,
     };
 
-    entry.decision = Some(Outcome::Permit);
-    entry.reason = None;
-    entry.fields_released = released.keys().cloned().collect();
+    let entry = recorded.entry(
+        Some(&permit.basis),
+        &permit.withheld,
+        Outcome::Permit,
+        None,
+        released.keys().cloned().collect(),
+    );
     state
         .audit
         .append(entry)

@@ -2,15 +2,7 @@
 //! `reason` (DESIGN.md §3). No HTTP here: `http::problem` alone maps these to statuses and
 //! problem details. Messages name fields and rules, never a value or a BSN.
 
-use policy::{CovenantProblem, Oin, RefusalReason, Withheld};
-use serde::Serialize;
-
-/// A field a handover could not store, and why.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldProblem {
-    pub field: String,
-    pub problem: String,
-}
+use policy::{CovenantProblem, HandoverRefusal, Oin, RefusalReason, Withheld};
 
 /// Why a use-case refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +25,9 @@ pub enum OpError {
     DuplicateConsent,
     #[error("the consent has already been revoked")]
     AlreadyRevoked,
-    #[error("the handover record was not stored: {count} field(s) are not acceptable", count = .fields.len())]
-    HandoverFields {
-        reason: &'static str,
-        fields: Vec<FieldProblem>,
-    },
-    #[error("{detail}")]
-    HandoverRefused {
-        reason: &'static str,
-        detail: String,
-    },
+    /// A handover record refused by `policy::accept_handover` or for want of consent.
+    #[error(transparent)]
+    Handover(HandoverRefusal),
     #[error("a bearer token is required")]
     Unauthorized,
     #[error("this role may not do this")]
@@ -87,7 +72,7 @@ impl OpError {
             NotConsentIssuer => "not-consent-issuer",
             DuplicateConsent => "duplicate-consent",
             AlreadyRevoked => "consent-revoked",
-            HandoverFields { reason, .. } | HandoverRefused { reason, .. } => reason,
+            Handover(refusal) => refusal.reason().as_str(),
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
             InvalidCovenant(_) => "invalid-covenant",

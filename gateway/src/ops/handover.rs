@@ -1,15 +1,15 @@
-//! `PUT /v1/handovers/{purpose}/{bsn}`: a source stores the record it may hand over. Every field
-//! must be catalogued, of the catalogued type and granted to this source for this purpose, else
-//! nothing is stored. Stored sealed under a fresh data key; never logs values.
+//! A source stores the record it may hand over (`PUT /v1/handovers/{purpose}/{bsn}`). Whether it
+//! may, and under which consent the record is held, is `policy`'s (`accept_handover`,
+//! `HandoverPlan::held_under`); this use-case reads, seals, stores and audits. Never logs values.
 
 use chrono::Utc;
-use policy::{Bsn, FieldName, Oin, Purpose};
+use policy::{accept_handover, Bsn, Oin, Purpose};
 
 use crate::api::{HandoverBody, HandoverStored};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
 use crate::crypto::handover_aad;
 use crate::ops::consent::open_consents;
-use crate::ops::error::{FieldProblem, OpError};
+use crate::ops::error::OpError;
 use crate::state::AppState;
 use crate::store::HandoverRow;
 use crate::telemetry::TraceIds;
@@ -33,87 +33,29 @@ pub async fn put(
     }
     let now = Utc::now();
     let covenants = state.covenants();
-    let Some((entry, grant)) = covenants
-        .grants_from_source(&source, &purpose, now.date_naive())
-        .next()
-    else {
-        return Err(OpError::HandoverRefused {
-            reason: "not-a-source",
-            detail: format!(
-                "no covenant in force lets this organisation hand over data for purpose `{purpose}`"
-            ),
-        });
-    };
-
-    // Check every field; report all problems at once, store nothing if any.
-    let catalogue = covenants.catalogue();
-    let mut problems = Vec::new();
-    let mut worst = "field-not-granted";
-    for (name, value) in &body.fields {
-        let problem = match name.parse::<FieldName>() {
-            Err(_) => Some(("field-not-in-catalogue", "is not a valid field name")),
-            Ok(field) => match catalogue.get(&field) {
-                None => Some(("field-not-in-catalogue", "is not in the field catalogue")),
-                Some(spec) if !spec.field_type.accepts(value) => Some((
-                    "field-type-mismatch",
-                    "does not have the type the catalogue gives it",
-                )),
-                Some(_) if !grant.fields.contains(&field) => Some((
-                    "field-not-granted",
-                    "is not granted to this source for this purpose",
-                )),
-                Some(_) => None,
-            },
-        };
-        if let Some((reason, text)) = problem {
-            if reason != "field-not-granted" && worst == "field-not-granted" {
-                worst = reason;
-            }
-            problems.push(FieldProblem {
-                field: name.chars().take(64).collect(),
-                problem: text.to_owned(),
-            });
-        }
-    }
-    if !problems.is_empty() {
-        return Err(OpError::HandoverFields {
-            reason: worst,
-            fields: problems,
-        });
-    }
+    // Source, catalogue, types and grant: decided by policy before anything is read or stored.
+    let plan = accept_handover(
+        &source,
+        &purpose,
+        &body.fields,
+        &covenants,
+        now.date_naive(),
+    )
+    .map_err(OpError::Handover)?;
 
     let pseudonym = state.pseudonymizer.pseudonym(&bsn);
-    // Where the grant needs consent, the record is held under a valid consent and dies with it.
-    let consent_jti = if grant.consent_required {
+    // Where the grant needs consent, the record is held under the subject's current consent (the
+    // one a disclosure of it is decided under) and dies with it.
+    let consent_jti = if plan.needs_consent() {
         let rows = state
             .store
             .consents_for_subject(&pseudonym)
             .await
             .map_err(|_| OpError::Unavailable)?;
         let book = open_consents(state, rows)?;
-        let held_under = book
-            .for_subject(&bsn)
-            .iter()
-            .filter(|c| {
-                !c.revoked
-                    && c.claims.in_validity(now.timestamp())
-                    && c.claims.purpose == purpose
-                    && c.claims.covenant == entry.covenant.id
-                    && entry.covenant.is_party(&c.claims.iss)
-            })
-            .max_by(|a, b| (a.claims.iat, &a.claims.jti).cmp(&(b.claims.iat, &b.claims.jti)))
-            .map(|c| c.claims.jti.to_string());
-        match held_under {
-            Some(jti) => Some(jti),
-            None => {
-                return Err(OpError::HandoverRefused {
-                    reason: "consent-required",
-                    detail: format!(
-                        "purpose `{purpose}` needs the client's consent: register it before storing data"
-                    ),
-                })
-            }
-        }
+        plan.held_under(&book, &bsn, now.timestamp())
+            .map_err(OpError::Handover)?
+            .map(|jti| jti.to_string())
     } else {
         None
     };
@@ -124,12 +66,12 @@ pub async fn put(
         .kek
         .seal(aad.as_bytes(), &plaintext)
         .map_err(|_| OpError::Internal)?;
-    let expires_at = now + chrono::Duration::days(i64::from(grant.retention_days));
+    let expires_at = now + chrono::Duration::days(i64::from(plan.retention_days()));
     let row = HandoverRow {
         purpose: purpose.to_string(),
         subject_pseudonym: pseudonym.clone(),
         source_oin: source.to_string(),
-        covenant_id: entry.covenant.id.to_string(),
+        covenant_id: plan.entry().covenant.id.to_string(),
         consent_jti: consent_jti.clone(),
         stored_at: now.timestamp(),
         expires_at: expires_at.timestamp(),
@@ -154,8 +96,8 @@ pub async fn put(
             source_oin: Some(source.to_string()),
             subject_pseudonym: Some(pseudonym),
             purpose: Some(purpose.to_string()),
-            legal_basis: Some(grant.legal_basis.as_str().to_owned()),
-            covenant: Some(entry.reference.to_string()),
+            legal_basis: Some(plan.legal_basis().as_str().to_owned()),
+            covenant: Some(plan.covenant().to_string()),
             consent_id: consent_jti.clone(),
             fields_released: fields.clone(),
             decision: Some(Outcome::Permit),
@@ -167,7 +109,7 @@ pub async fn put(
     Ok(HandoverStored {
         purpose: purpose.to_string(),
         fields,
-        covenant: entry.reference.to_string(),
+        covenant: plan.covenant().to_string(),
         consent: consent_jti,
         expires_at: api_time(expires_at),
     })
