@@ -365,7 +365,7 @@ proptest! {
     /// relied on. (Before it, the model counted any valid consent naming the requester; that
     /// rule is retired: the client's newest consent supersedes older ones.)
     #[test]
-    fn decisions_respect_covenants_the_current_consent_and_fields(w in world()) {
+    fn decisions_respect_covenants_consents_and_fields(w in world()) {
         let decision = w.decide();
         check_invariants(&w, &decision, consent_current_and_usable)?;
     }

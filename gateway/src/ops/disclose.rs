@@ -73,6 +73,17 @@ impl Recorded<'_> {
     }
 }
 
+/// Make the disclosure's audit record durable; without it nothing is answered.
+async fn append_durable(state: &AppState, entry: AuditEntry) -> Result<(), OpError> {
+    state
+        .audit
+        .append(entry)
+        .instrument(tracing::info_span!("audit_append"))
+        .await
+        .map(|_| ())
+        .map_err(|_| OpError::AuditUnavailable)
+}
+
 /// Handle one disclosure request from `requester`.
 pub async fn disclose(
     state: &AppState,
@@ -152,12 +163,7 @@ pub async fn disclose(
                 Some(refusal.reason),
                 Vec::new(),
             );
-            state
-                .audit
-                .append(entry)
-                .instrument(tracing::info_span!("audit_append"))
-                .await
-                .map_err(|_| OpError::AuditUnavailable)?;
+            append_durable(state, entry).await?;
             return Err(OpError::Refused {
                 reason: refusal.reason,
                 disclosure_id,
@@ -202,12 +208,7 @@ pub async fn disclose(
         None,
         released.keys().cloned().collect(),
     );
-    state
-        .audit
-        .append(entry)
-        .instrument(tracing::info_span!("audit_append"))
-        .await
-        .map_err(|_| OpError::AuditUnavailable)?;
+    append_durable(state, entry).await?;
 
     Ok(DisclosureResponse {
         disclosure_id,

@@ -78,6 +78,30 @@ async fn refuse<T>(
     Err(error)
 }
 
+/// Audit what an act will do before anything changes: a planned refusal is recorded and
+/// returned as the error, a permit is recorded (durable) so the change may follow.
+async fn audit_plan(
+    state: &AppState,
+    actor: &Actor,
+    act: &str,
+    covenant: &CovenantRef,
+    refusal: Option<OpError>,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    if let Some(e) = refusal {
+        return refuse(state, actor, act, Some(covenant), e, now).await;
+    }
+    record(
+        state,
+        actor,
+        Some(covenant),
+        Outcome::Permit,
+        act.into(),
+        now,
+    )
+    .await
+}
+
 /// After the permit record is durable: apply, then refresh. A failure to apply is recorded too.
 async fn apply<F>(
     state: &AppState,
@@ -161,18 +185,7 @@ pub async fn create(state: &AppState, actor: &Actor, body: &[u8]) -> Result<Vers
         ))),
         _ => None,
     };
-    if let Some(e) = refusal {
-        return refuse(state, actor, act, Some(&reference), e, now).await;
-    }
-    record(
-        state,
-        actor,
-        Some(&reference),
-        Outcome::Permit,
-        act.into(),
-        now,
-    )
-    .await?;
+    audit_plan(state, actor, act, &reference, refusal, now).await?;
     let row = CovenantVersionRow {
         covenant_id: covenant.id.clone(),
         version: covenant.version,
@@ -341,18 +354,7 @@ pub async fn transition(
     } else {
         None
     };
-    if let Some(e) = refusal {
-        return refuse(state, actor, act, Some(&reference), e, now).await;
-    }
-    record(
-        state,
-        actor,
-        Some(&reference),
-        Outcome::Permit,
-        act.into(),
-        now,
-    )
-    .await?;
+    audit_plan(state, actor, act, &reference, refusal, now).await?;
     let change = async {
         state
             .store
