@@ -23,18 +23,7 @@ use crate::state::AppState;
 
 impl From<ReviewError> for ApiError {
     fn from(e: ReviewError) -> ApiError {
-        match e {
-            ReviewError::Forbidden => ApiError::Op(OpError::Forbidden),
-            ReviewError::UnknownParameter { .. } | ReviewError::InvalidParameter { .. } => {
-                ApiError::malformed(e.to_string())
-            }
-            ReviewError::InvalidBsn => ApiError::Op(OpError::InvalidBsn),
-            ReviewError::AuditUnavailable => ApiError::Op(OpError::AuditUnavailable),
-            ReviewError::Store(e) => {
-                tracing::error!(error = %e, "the audit log cannot be read");
-                ApiError::Op(OpError::Unavailable)
-            }
-        }
+        ApiError::Op(e.into())
     }
 }
 

@@ -153,3 +153,21 @@ impl From<crate::auth::AuthError> for OpError {
         }
     }
 }
+
+impl From<crate::audit::review::ReviewError> for OpError {
+    fn from(e: crate::audit::review::ReviewError) -> Self {
+        use crate::audit::review::ReviewError;
+        match e {
+            ReviewError::Forbidden => OpError::Forbidden,
+            ReviewError::UnknownParameter { .. } | ReviewError::InvalidParameter { .. } => {
+                OpError::Malformed(e.to_string())
+            }
+            ReviewError::InvalidBsn => OpError::InvalidBsn,
+            ReviewError::AuditUnavailable => OpError::AuditUnavailable,
+            ReviewError::Store(e) => {
+                tracing::error!(error = %e, "the audit log cannot be read");
+                OpError::Unavailable
+            }
+        }
+    }
+}
