@@ -7,4 +7,5 @@ pub mod covenants;
 pub mod disclose;
 pub mod error;
 pub mod handover;
+pub mod periodic;
 pub mod retention;

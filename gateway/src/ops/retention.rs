@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
 use crate::config::AuditRetention;
 use crate::crypto::time_ordered_id;
+use crate::ops::periodic::every;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::timefmt::audit_time;
@@ -93,7 +94,7 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<u64, Swe
 }
 
 /// Start the sweeper; it stops when `shutdown` turns `true` (so the audit writer can finish).
-pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     match state.config.audit.retention_days {
         AuditRetention::Keep => tracing::info!(
             audit_retention = "keep",
@@ -106,17 +107,9 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             "retention: audit records older than the period are deleted up to a checkpoint; expired handover records are swept"
         ),
     }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => break,
-            }
-            if *shutdown.borrow() {
-                break;
-            }
+    every(SWEEP_INTERVAL, shutdown, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = sweep_once(&state, Utc::now()).await {
                 tracing::error!(error = %e, "handover retention sweep failed");
             }

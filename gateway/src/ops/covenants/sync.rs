@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::ops::periodic::every;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -29,31 +30,27 @@ pub async fn sync_once(state: &AppState) -> Result<bool, StoreError> {
 }
 
 /// Start the periodic check (unless the interval is 0); it stops when `shutdown` turns true.
-pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
-    let every = state.config.covenants_admin.refresh_interval_ms;
-    if every == 0 {
+pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    let every_ms = state.config.covenants_admin.refresh_interval_ms;
+    if every_ms == 0 {
         tracing::info!("covenant refresh from the database is off (refresh_interval_ms = 0)");
         return None;
     }
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(every));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => break,
+    Some(every(
+        Duration::from_millis(every_ms),
+        shutdown,
+        move || {
+            let state = state.clone();
+            async move {
+                match sync_once(&state).await {
+                    Ok(true) => tracing::info!(
+                        generation = state.covenant_generation(),
+                        "covenants changed in the database; snapshot rebuilt"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "covenant refresh failed; retrying"),
+                }
             }
-            if *shutdown.borrow() {
-                break;
-            }
-            match sync_once(&state).await {
-                Ok(true) => tracing::info!(
-                    generation = state.covenant_generation(),
-                    "covenants changed in the database; snapshot rebuilt"
-                ),
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "covenant refresh failed; retrying"),
-            }
-        }
-    }))
+        },
+    ))
 }
