@@ -143,17 +143,38 @@ impl World {
                 &["available_hours_per_week", "own_transport", "cv"],
             )
             .await;
-        world.disclose_permit(BSN_A, "bijstand-intake", &[]).await;
-        world.disclose_permit(BSN_B, "bijstand-intake", &[]).await;
+        world
+            .disclose_permit(
+                BSN_A,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            )
+            .await;
+        world
+            .disclose_permit(
+                BSN_B,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            )
+            .await;
         let refused = world
             .disclose("sdd", BSN_B, "job-mediation", &["own_transport"])
             .await;
         assert_eq!(refused.json()["reason"], "consent-required");
-        let empty = world.disclose("sdd", BSN_C, "bijstand-intake", &[]).await;
+        let empty = world
+            .disclose(
+                "sdd",
+                BSN_C,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            )
+            .await;
         assert_eq!(empty.status, 200);
         assert_eq!(empty.json()["record"], "no-record");
         for (bsn, purpose) in [(BSN_A, "job-mediation"), (BSN_B, "bijstand-intake")] {
-            let r = world.disclose("gorinchem", bsn, purpose, &[]).await;
+            let r = world
+                .disclose("gorinchem", bsn, purpose, &["ww_end_date"])
+                .await;
             assert_eq!(r.status, 403, "{}", text(&r));
         }
         world
@@ -437,9 +458,16 @@ async fn pagination_is_stable_while_records_are_appended() {
         pages += 1;
         // The log grows between pages: a disclosure SDD will see, one it will not.
         if pages <= 4 {
-            let d = w.disclose_permit(BSN_B, "bijstand-intake", &[]).await;
+            let d = w
+                .disclose_permit(
+                    BSN_B,
+                    "bijstand-intake",
+                    &["ww_end_date", "adviser_contact"],
+                )
+                .await;
             appended.push(d.id);
-            w.disclose("gorinchem", BSN_A, "job-mediation", &[]).await;
+            w.disclose("gorinchem", BSN_A, "job-mediation", &["own_transport"])
+                .await;
         }
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),

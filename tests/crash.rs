@@ -126,8 +126,12 @@ async fn every_answered_disclosure_survives_a_sigkill_of_the_gateway() {
         let enough = enough.clone();
         let bodies = [
             ask(&with_consent, "job-mediation", &["own_transport", "cv"]),
-            ask(&without_consent, "job-mediation", &[]),
-            ask(&with_consent, "bijstand-intake", &[]),
+            ask(&without_consent, "job-mediation", &["own_transport"]),
+            ask(
+                &with_consent,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            ),
             ask(&with_consent, "job-mediation", &["debt_assistance"]),
         ];
         tasks.spawn(async move {

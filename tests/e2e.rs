@@ -103,7 +103,12 @@ async fn caller_without_client_certificate_is_refused_with_no_client_certificate
     let gw = Gateway::start().await;
     let anon = gw.anonymous_client();
     let bsn = bsn(1);
-    let r = post(&anon, "/v1/disclosures", &ask(&bsn, "job-mediation", &[])).await;
+    let r = post(
+        &anon,
+        "/v1/disclosures",
+        &ask(&bsn, "job-mediation", &["own_transport"]),
+    )
+    .await;
     let v = assert_problem(&r, 401, "no-client-certificate");
     assert!(v.get("disclosure_id").is_none());
     let r = post(&anon, "/v1/consents", &json!({ "token": "x.y.z" })).await;
@@ -132,7 +137,10 @@ async fn certificate_of_an_unknown_organisation_is_refused_with_unknown_organisa
     let gw = Gateway::start().await;
     let bsn = bsn(2);
     let r = gw
-        .disclose("unknown-org", &ask(&bsn, "job-mediation", &[]))
+        .disclose(
+            "unknown-org",
+            &ask(&bsn, "job-mediation", &["own_transport"]),
+        )
         .await;
     let v = assert_problem(&r, 403, "unknown-organisation");
     assert!(v.get("disclosure_id").is_none());
@@ -155,7 +163,10 @@ async fn assert_refused_at_handshake(name: &str) {
     let gw = Gateway::start().await;
     let c = gw.client(name);
     let err = c
-        .post_json("/v1/disclosures", &ask(&bsn(3), "job-mediation", &[]))
+        .post_json(
+            "/v1/disclosures",
+            &ask(&bsn(3), "job-mediation", &["own_transport"]),
+        )
         .await
         .expect_err("no HTTP answer for a refused certificate");
     assert!(
@@ -928,7 +939,12 @@ async fn organisation_that_is_not_a_source_cannot_store_handovers() {
         .put_handover("uwv", "debt-counselling", &bsn, &record)
         .await;
     assert_problem(&r, 403, "not-a-source");
-    let r = gw.disclose("sdd", &ask(&bsn, "bijstand-intake", &[])).await;
+    let r = gw
+        .disclose(
+            "sdd",
+            &ask(&bsn, "bijstand-intake", &["ww_end_date", "adviser_contact"]),
+        )
+        .await;
     assert_eq!(assert_permitted(&r)["record"], "no-record");
 }
 
@@ -995,19 +1011,6 @@ async fn disclosure_releases_exactly_the_requested_granted_and_consented_fields(
     );
     assert_eq!(rec.entry.consent_id.as_deref(), Some(jti.as_str()));
 
-    // Without a field list: everything granted and consented (the nine consented fields).
-    let r = gw.disclose("sdd", &ask(&bsn, "job-mediation", &[])).await;
-    let v = assert_permitted(&r);
-    let consented: Vec<String> = demo_consent("x", &bsn)
-        .fields
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
-    let mut consented = consented;
-    consented.sort();
-    assert_eq!(released_keys(&v), consented);
-    assert!(!text(&r).contains("lichte klachten"));
-
     // Legal obligation: no consent needed, only the two granted fields.
     let r = gw
         .put_handover(
@@ -1031,6 +1034,60 @@ async fn disclosure_releases_exactly_the_requested_granted_and_consented_fields(
     assert_eq!(released_keys(&v), sorted(&["ww_end_date"]));
     assert_eq!(v["basis"]["legal_basis"], "legal-obligation");
     assert_eq!(v["basis"]["consent"], Value::Null);
+}
+
+/// Minimisation by default: a request that names no fields (absent, or an empty list) is refused
+/// with `fields-required` before anything is decided, read or released, whoever asks.
+#[tokio::test]
+async fn disclosure_request_without_fields_is_refused_with_fields_required_before_any_decision() {
+    let gw = Gateway::start().await;
+    let bsn = bsn(55);
+    gw.register_demo_consent(&bsn).await;
+    let r = gw
+        .put_handover("uwv", "job-mediation", &bsn, &devkit::demo::demo_handover())
+        .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let store = gw.store().await;
+    let before = audit_records(&store).await.len();
+    let subject = json!({ "bsn": bsn });
+    let cases = [
+        (
+            "sdd",
+            json!({ "subject": subject, "purpose": "job-mediation" }),
+        ),
+        (
+            "sdd",
+            json!({ "subject": subject, "purpose": "job-mediation", "fields": [] }),
+        ),
+        (
+            "sdd",
+            json!({ "subject": subject, "purpose": "bijstand-intake", "fields": [] }),
+        ),
+        // Before the covenant is looked at: the answer does not depend on who asks.
+        (
+            "gorinchem",
+            json!({ "subject": subject, "purpose": "job-mediation", "fields": [] }),
+        ),
+    ];
+    for (who, body) in &cases {
+        let r = gw.disclose(who, body).await;
+        let v = assert_problem(&r, 400, "fields-required");
+        assert!(v.get("disclosure_id").is_none(), "no decision was made");
+        assert!(v.get("released").is_none() && v.get("withheld").is_none());
+        for value in STORED_VALUES {
+            assert!(!text(&r).contains(value), "{value} is not released");
+        }
+        assert!(!text(&r).contains(&bsn));
+    }
+    // Nothing was decided, so nothing was recorded; the same request naming a field is served.
+    assert_eq!(audit_records(&store).await.len(), before);
+    let r = gw
+        .disclose("sdd", &ask(&bsn, "job-mediation", &["own_transport"]))
+        .await;
+    assert_eq!(
+        released_keys(&assert_permitted(&r)),
+        sorted(&["own_transport"])
+    );
 }
 
 #[tokio::test]
@@ -1103,15 +1160,20 @@ async fn unauthorised_caller_cannot_tell_whether_a_bsn_is_known() {
     // Outside the covenant: the same answer for a client with consent and data and for a
     // BSN the gateway has never seen.
     for purpose in ["job-mediation", "bijstand-intake", "debt-counselling"] {
-        for fields in [&["ww_end_date"][..], &[]] {
+        for fields in [&["ww_end_date"][..], &["ww_end_date", "own_transport"], &[]] {
             let a = gw
                 .disclose("gorinchem", &ask(&known, purpose, fields))
                 .await;
             let b = gw
                 .disclose("gorinchem", &ask(&unknown, purpose, fields))
                 .await;
-            assert_refused(&a, "no-active-covenant");
-            assert_eq!(without_id(&a), without_id(&b), "{purpose}");
+            if fields.is_empty() {
+                assert_problem(&a, 400, "fields-required");
+                assert_eq!((a.status, a.json()), (b.status, b.json()), "{purpose}");
+            } else {
+                assert_refused(&a, "no-active-covenant");
+                assert_eq!(without_id(&a), without_id(&b), "{purpose}");
+            }
         }
     }
 
@@ -1173,7 +1235,9 @@ async fn oversized_body_is_refused_with_payload_too_large() {
     assert_problem(&r, 413, "payload-too-large");
 
     // The gateway keeps answering on these clients.
-    let r = gw.disclose("sdd", &ask(&bsn, "job-mediation", &[])).await;
+    let r = gw
+        .disclose("sdd", &ask(&bsn, "job-mediation", &["own_transport"]))
+        .await;
     assert_refused(&r, "consent-required");
     assert_eq!(uwv.get("/healthz").await.expect("answered").status, 200);
 }
@@ -1324,25 +1388,33 @@ async fn every_disclosure_answer_is_audited_and_the_chain_verifies() {
             ask(&with_consent, "job-mediation", &["own_transport", "cv"]),
             None,
         ),
-        ("sdd", ask(&with_consent, "bijstand-intake", &[]), None),
         (
             "sdd",
-            ask(&without, "job-mediation", &[]),
+            ask(
+                &with_consent,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            ),
+            None,
+        ),
+        (
+            "sdd",
+            ask(&without, "job-mediation", &["own_transport"]),
             Some("consent-required"),
         ),
         (
             "sdd",
-            ask(&revoked, "job-mediation", &[]),
+            ask(&revoked, "job-mediation", &["own_transport"]),
             Some("consent-revoked"),
         ),
         (
             "sdd",
-            ask(&expired, "job-mediation", &[]),
+            ask(&expired, "job-mediation", &["own_transport"]),
             Some("consent-expired"),
         ),
         (
             "sdd",
-            ask(&with_consent, "debt-counselling", &[]),
+            ask(&with_consent, "debt-counselling", &["own_transport"]),
             Some("purpose-not-granted"),
         ),
         (
@@ -1352,7 +1424,7 @@ async fn every_disclosure_answer_is_audited_and_the_chain_verifies() {
         ),
         (
             "gorinchem",
-            ask(&with_consent, "job-mediation", &[]),
+            ask(&with_consent, "job-mediation", &["own_transport"]),
             Some("no-active-covenant"),
         ),
     ];

@@ -19,7 +19,9 @@ pub struct SubjectRef {
 pub struct DisclosureRequestBody {
     pub subject: SubjectRef,
     pub purpose: Purpose,
-    /// The fields asked for; absent or empty means "all that may be released".
+    /// The fields asked for. Required: absent or empty is refused with `fields-required` before
+    /// anything is decided (read as empty here so that the refusal names the rule, not the
+    /// syntax).
     #[serde(default)]
     pub fields: Vec<FieldName>,
     /// The person at the recipient on whose behalf the system asks (an employee id, never a BSN).

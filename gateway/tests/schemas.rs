@@ -777,6 +777,7 @@ fn every_op_error() -> Vec<OpError> {
         OpError::Malformed(
             "request body at `purpose` has a value of the wrong type or form".into(),
         ),
+        OpError::FieldsRequired,
         OpError::InvalidConsentToken("the token has expired".into()),
         OpError::NotConsentIssuer,
         OpError::DuplicateConsent,
@@ -834,6 +835,7 @@ fn every_op_error() -> Vec<OpError> {
         match e {
             OpError::InvalidBsn
             | OpError::Malformed(_)
+            | OpError::FieldsRequired
             | OpError::Refused { .. }
             | OpError::InvalidConsentToken(_)
             | OpError::NotConsentIssuer
@@ -1047,6 +1049,7 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
         "unknown-organisation",
         "invalid-bsn",
         "malformed-request",
+        "fields-required",
         "audit-unavailable",
         "payload-too-large",
         "not-found",

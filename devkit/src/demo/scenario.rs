@@ -120,8 +120,23 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         &r,
     );
 
+    let r = ask(
+        &sdd,
+        "bijstand-intake",
+        CLIENT_WITH_CONSENT,
+        &["ww_end_date", "adviser_contact"],
+    )
+    .await?;
+    show(
+        "4. GRANTED: Bijstand intake on a legal obligation, no consent needed (the two fields it names)",
+        &r,
+    );
+
     let r = ask(&sdd, "bijstand-intake", CLIENT_WITH_CONSENT, &[]).await?;
-    show("4. GRANTED: Bijstand intake on a legal obligation, no consent needed (all the grant allows)", &r);
+    show(
+        "5. REFUSED: a request that names no fields (there is no \"give me everything\")",
+        &r,
+    );
 
     let r = ask(
         &sdd,
@@ -130,7 +145,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         &["own_transport"],
     )
     .await?;
-    show("5. REFUSED: a client who gave no consent", &r);
+    show("6. REFUSED: a client who gave no consent", &r);
 
     let r = ask(
         &gorinchem,
@@ -140,7 +155,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
     )
     .await?;
     show(
-        "6. REFUSED: Gemeente Gorinchem is outside the Drechtsteden covenant",
+        "7. REFUSED: Gemeente Gorinchem is outside the Drechtsteden covenant",
         &r,
     );
 
@@ -152,7 +167,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
     )
     .await?;
     show(
-        "7. REFUSED: fields outside the grant (debts, addiction history)",
+        "8. REFUSED: fields outside the grant (debts, addiction history)",
         &r,
     );
 
@@ -165,7 +180,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         )
         .await?;
     println!(
-        "\n8. The client withdraws consent; UWV revokes it: HTTP {} ({} handover record(s) destroyed)",
+        "\n9. The client withdraws consent; UWV revokes it: HTTP {} ({} handover record(s) destroyed)",
         r.status,
         r.json()["handovers_destroyed"]
     );
@@ -176,7 +191,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         &["own_transport"],
     )
     .await?;
-    show("9. REFUSED: the consent is revoked", &r);
+    show("10. REFUSED: the consent is revoked", &r);
     Ok(())
 }
 
@@ -185,13 +200,13 @@ pub fn print_curl(certs: &Path, port: u16) {
     let c = certs.display();
     println!("\nThe gateway keeps running on https://localhost:{port}. Try it yourself:\n");
     println!(
-        "  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"bijstand-intake\"}}' \\\n    https://localhost:{port}/v1/disclosures\n"
+        "  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"bijstand-intake\",\"fields\":[\"ww_end_date\"]}}' \\\n    https://localhost:{port}/v1/disclosures\n"
     );
     println!(
-        "  # outside the covenant → no-active-covenant\n  curl --cacert {c}/ca.pem --cert {c}/gorinchem.pem --key {c}/gorinchem-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"job-mediation\"}}' \\\n    https://localhost:{port}/v1/disclosures\n"
+        "  # outside the covenant → no-active-covenant\n  curl --cacert {c}/ca.pem --cert {c}/gorinchem.pem --key {c}/gorinchem-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"job-mediation\",\"fields\":[\"own_transport\"]}}' \\\n    https://localhost:{port}/v1/disclosures\n"
     );
     println!(
-        "  # a BSN failing the 11-check → invalid-bsn\n  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"123456789\"}},\"purpose\":\"job-mediation\"}}' \\\n    https://localhost:{port}/v1/disclosures\n"
+        "  # a BSN failing the 11-check → invalid-bsn\n  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"123456789\"}},\"purpose\":\"job-mediation\",\"fields\":[\"own_transport\"]}}' \\\n    https://localhost:{port}/v1/disclosures\n"
     );
     println!(
         "  # no client certificate → no-client-certificate\n  curl --cacert {c}/ca.pem -H 'content-type: application/json' -d '{{}}' https://localhost:{port}/v1/disclosures\n"

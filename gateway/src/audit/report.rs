@@ -395,7 +395,9 @@ fn when(time: &str, lang: Lang) -> String {
         Ok(t) => {
             let t = t.with_timezone(&DUTCH_TIME);
             match lang {
-                Lang::Nl => t.format("%d-%m-%Y om %H:%M (Nederlandse tijd, %Z)").to_string(),
+                Lang::Nl => t
+                    .format("%d-%m-%Y om %H:%M (Nederlandse tijd, %Z)")
+                    .to_string(),
                 Lang::En => t.format("%d %b %Y, %H:%M (Dutch time, %Z)").to_string(),
             }
         }
@@ -695,7 +697,10 @@ mod tests {
             disclosures: vec![],
         };
         let html = render_html(&report, Lang::Nl);
-        assert!(html.contains("15-07-2026 om 00:30 (Nederlandse tijd, CEST)"), "{html}");
+        assert!(
+            html.contains("15-07-2026 om 00:30 (Nederlandse tijd, CEST)"),
+            "{html}"
+        );
         assert!(!html.contains("UTC"), "{html}");
     }
 
