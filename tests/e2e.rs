@@ -113,15 +113,16 @@ async fn caller_without_client_certificate_is_refused_with_no_client_certificate
     assert!(v.get("disclosure_id").is_none());
     let r = post(&anon, "/v1/consents", &json!({ "token": "x.y.z" })).await;
     assert_problem(&r, 401, "no-client-certificate");
-    let r = anon
-        .send(
-            Method::PUT,
-            &format!("/v1/handovers/job-mediation/{bsn}"),
-            None,
-            Some(br#"{"fields":{"own_transport":true}}"#.to_vec()),
-        )
-        .await
-        .expect("answered");
+    let r = post(
+        &anon,
+        "/v1/handovers",
+        &devkit::demo::handover_request(
+            "job-mediation",
+            &bsn,
+            &json!({ "fields": { "own_transport": true } }),
+        ),
+    )
+    .await;
     assert_problem(&r, 401, "no-client-certificate");
     let r = anon
         .send(Method::POST, "/v1/consents/some-id/revoke", None, None)
@@ -1198,6 +1199,133 @@ async fn unauthorised_caller_cannot_tell_whether_a_bsn_is_known() {
     assert_eq!(without_id(&a), without_id(&b));
 }
 
+// ── no BSN in a URL ─────────────────────────────────────────────────────────────────────────
+
+/// No citizen identifier in a URL: proxies and browsers record request lines. The routes that
+/// once carried a BSN in their path find nothing, a subject in a query string is refused before
+/// anything is read, and nothing about the person is stored, released or recorded.
+#[tokio::test]
+async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorded() {
+    let gw = Gateway::start().await;
+    let bsn = bsn(91);
+    gw.register_demo_consent(&bsn).await;
+    let config = gateway::config::Config::load(&gw.config_path).expect("config");
+    let pseudonym = gateway::crypto::Pseudonymizer::new(
+        &config
+            .secret("secrets.pseudonym_key", 32)
+            .expect("pseudonym key"),
+    )
+    .pseudonym(&bsn.parse().expect("valid BSN"));
+    let store = gw.store().await;
+    let before = audit_records(&store).await.last().map_or(0, |r| r.seq);
+    let uwv = gw.client("uwv");
+    let sdd = gw.client("sdd");
+    let officer = devkit::demo::person_token(
+        &gw.certs,
+        "fg-1",
+        devkit::demo::SDD,
+        &["privacy-officer", "operator"],
+    )
+    .expect("token");
+    let record = devkit::demo::demo_handover();
+    let no_answer = |what: &str, r: &devkit::client::ClientResponse| {
+        assert!(!text(r).contains(&bsn), "{what} echoes the BSN");
+        for value in STORED_VALUES {
+            assert!(!text(r).contains(value), "{what} releases {value}");
+        }
+    };
+
+    // The handover route with the subject in its path, as it was (PUT) and as a POST.
+    let body = serde_json::to_vec(&record).expect("json");
+    for method in [Method::PUT, Method::POST] {
+        let path = format!("/v1/handovers/job-mediation/{bsn}");
+        let r = uwv
+            .send(method.clone(), &path, None, Some(body.clone()))
+            .await
+            .expect("answered");
+        assert_problem(&r, 404, "not-found");
+        no_answer(&format!("{method} {path}"), &r);
+    }
+    // The subject in a query string instead of the body is not read: the body lacks it.
+    let r = post(
+        &uwv,
+        &format!("/v1/handovers?purpose=job-mediation&bsn={bsn}&subject={bsn}"),
+        &record,
+    )
+    .await;
+    assert_problem(&r, 400, "malformed-request");
+    no_answer("handover with the subject in the query", &r);
+    let r = post(
+        &sdd,
+        &format!("/v1/disclosures?bsn={bsn}&subject={bsn}"),
+        &json!({ "purpose": "job-mediation", "fields": ["own_transport"] }),
+    )
+    .await;
+    assert_problem(&r, 400, "malformed-request");
+    no_answer("disclosure with the subject in the query", &r);
+
+    // The review API: the report route with the BSN in its path, and a subject filter in the
+    // query, are gone; a POST takes its parameters in the body only.
+    for path in [
+        format!("/v1/audit/subjects/{bsn}"),
+        format!("/v1/audit/subjects/{bsn}?format=html"),
+    ] {
+        let r = sdd
+            .send(Method::GET, &path, Some(&officer), None)
+            .await
+            .expect("answered");
+        assert_problem(&r, 404, "not-found");
+        no_answer(&path, &r);
+    }
+    for path in [
+        format!("/v1/audit/records?subject={bsn}"),
+        format!("/v1/audit/records?bsn={bsn}"),
+        format!("/v1/audit/export?subject={bsn}"),
+    ] {
+        let r = sdd
+            .send(Method::GET, &path, Some(&officer), None)
+            .await
+            .expect("answered");
+        assert_problem(&r, 400, "malformed-request");
+        no_answer(&path, &r);
+    }
+    for path in [
+        "/v1/audit/subject-reports",
+        "/v1/audit/records/search",
+        "/v1/audit/export",
+    ] {
+        let url = format!("{path}?bsn={bsn}&subject={bsn}");
+        let r = sdd
+            .send(
+                Method::POST,
+                &url,
+                Some(&officer),
+                Some(serde_json::to_vec(&json!({ "subject": { "bsn": bsn } })).expect("json")),
+            )
+            .await
+            .expect("answered");
+        assert_problem(&r, 400, "malformed-request");
+        no_answer(&url, &r);
+    }
+
+    // Nothing was stored (the recipient is told there is no record), and nothing about the
+    // person was decided or read on the strength of a URL.
+    let r = gw
+        .disclose("sdd", &ask(&bsn, "job-mediation", &["own_transport"]))
+        .await;
+    assert_eq!(assert_permitted(&r)["record"], "no-record");
+    let records = audit_records(&store).await;
+    let since: Vec<_> = records.iter().filter(|r| r.seq > before).collect();
+    assert_eq!(
+        since
+            .iter()
+            .filter(|r| r.entry.subject_pseudonym.as_deref() == Some(pseudonym.as_str()))
+            .count(),
+        1,
+        "only the last disclosure is about the person: {since:#?}"
+    );
+}
+
 // ── hostile bodies ──────────────────────────────────────────────────────────────────────────
 
 #[tokio::test]
@@ -1315,12 +1443,7 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
         }
         for (what, body) in &bodies {
             let r = c
-                .send(
-                    Method::PUT,
-                    &format!("/v1/handovers/bijstand-intake/{bsn}"),
-                    None,
-                    Some(body.clone()),
-                )
+                .send(Method::POST, "/v1/handovers", None, Some(body.clone()))
                 .await
                 .unwrap_or_else(|e| panic!("{who} handover {what}: no answer: {e}"));
             assert!(
@@ -1338,10 +1461,10 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
     let r = sdd.get("/v1/nothing-here").await.expect("answered");
     assert_problem(&r, 404, "not-found");
     let r = sdd
-        .send(Method::PUT, "/v1/handovers/job-mediation", None, None)
+        .send(Method::PUT, "/v1/handovers", None, None)
         .await
         .expect("answered");
-    assert!((400..500).contains(&r.status), "{}", text(&r));
+    assert_problem(&r, 405, "method-not-allowed");
 }
 
 // ── audit ───────────────────────────────────────────────────────────────────────────────────

@@ -213,6 +213,23 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
         let r = post_raw(&sdd, "/v1/disclosures", body.into_bytes()).await;
         assert_eq!(r.status, 400, "{}", text(&r));
     }
+    // A BSN in a URL (a route that no longer exists, a query string) is not logged either.
+    for (method, path) in [
+        (
+            hyper::Method::PUT,
+            format!("/v1/handovers/job-mediation/{with_consent}"),
+        ),
+        (
+            hyper::Method::POST,
+            format!("/v1/disclosures?subject={with_consent}"),
+        ),
+    ] {
+        let r = sdd
+            .send(method, &path, None, Some(b"{}".to_vec()))
+            .await
+            .expect("answered");
+        assert!((400..500).contains(&r.status), "{}", text(&r));
+    }
     // A refused handshake, so that the TLS layer logs too.
     assert!(gw.client("expired").get("/healthz").await.is_err());
     // Every answer is committed before it is sent; give log lines from connection tasks that

@@ -389,17 +389,9 @@ async fn two_instances_under_concurrent_load_extend_one_unforked_verifiable_chai
     let subjects: Vec<String> = (0..8).map(|i| bsn(200 + i)).collect();
     for s in &subjects {
         a.register_demo_consent(s).await;
-        let body = serde_json::to_vec(&devkit::demo::demo_handover()).unwrap();
         let r = a
-            .client("uwv")
-            .send(
-                Method::PUT,
-                &format!("/v1/handovers/job-mediation/{s}"),
-                None,
-                Some(body),
-            )
-            .await
-            .expect("answered");
+            .put_handover("uwv", "job-mediation", s, &devkit::demo::demo_handover())
+            .await;
         assert_eq!(r.status, 201, "{}", text(&r));
     }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use policy::{Basis, Bsn, FieldName, Purpose, Withheld};
 use serde::{Deserialize, Serialize};
 
-/// `subject` of a disclosure request.
+/// `subject` of a request body: the client, by BSN. A subject travels only in a request body,
+/// never in a URL (path or query), which proxies, ingresses and browsers record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRef {
@@ -80,10 +81,12 @@ pub struct DisclosureResponse {
     pub basis: BasisView,
 }
 
-/// Body of `PUT /v1/handovers/{purpose}/{bsn}`.
+/// Body of `POST /v1/handovers`: the record a source stores about one client for one purpose.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandoverBody {
+    pub purpose: Purpose,
+    pub subject: SubjectRef,
     pub fields: BTreeMap<String, serde_json::Value>,
 }
 

@@ -94,9 +94,14 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
                 "adviser_contact": "J. de Vries, UWV Dordrecht, 088-8989898"
             }});
         }
-        let path = format!("/v1/handovers/{purpose}/{CLIENT_WITH_CONSENT}");
+        let body = super::handover_request(purpose, CLIENT_WITH_CONSENT, &record);
         let r = uwv
-            .send(Method::PUT, &path, None, Some(serde_json::to_vec(&record)?))
+            .send(
+                Method::POST,
+                "/v1/handovers",
+                None,
+                Some(serde_json::to_vec(&body)?),
+            )
             .await?;
         println!("   {purpose}: HTTP {}", r.status);
     }
@@ -213,7 +218,7 @@ pub fn print_curl(certs: &Path, port: u16) {
     );
     if let Ok(token) = person_token(certs, "fg-sdd-1", SDD, &["privacy-officer"]) {
         println!(
-            "  # as the Sociale Dienst's privacy officer: the audit log, and the report for the client\n  TOKEN={token}\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/records\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'accept: text/html' https://localhost:{port}/v1/audit/subjects/{CLIENT_WITH_CONSENT} > report.html\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/verify\n"
+            "  # as the Sociale Dienst's privacy officer: the audit log, and the report for the client\n  TOKEN={token}\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/records\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'accept: text/html' \\\n    -H 'content-type: application/json' -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}}}}' \\\n    https://localhost:{port}/v1/audit/subject-reports > report.html\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"decision\":\"refuse\"}}' https://localhost:{port}/v1/audit/records/search\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/verify\n"
         );
     }
     println!("Stop with Ctrl-C.");

@@ -169,7 +169,6 @@ impl From<crate::audit::review::ReviewError> for OpError {
             ReviewError::UnknownParameter { .. } | ReviewError::InvalidParameter { .. } => {
                 OpError::Malformed(e.to_string())
             }
-            ReviewError::InvalidBsn => OpError::InvalidBsn,
             ReviewError::AuditUnavailable => OpError::AuditUnavailable,
             ReviewError::Store(e) => {
                 tracing::error!(error = %e, "the audit log cannot be read");
