@@ -377,16 +377,16 @@ async fn bsn_failing_the_eleven_check_is_refused_with_invalid_bsn() {
 async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
     let gw = Gateway::start().await;
     let sdd = gw.client("sdd");
-    let bsn = bsn(16);
+    let person = bsn(16);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "broken JSON",
-            format!(r#"{{"subject":{{"bsn":"{bsn}"}},"purpose":"#).into_bytes(),
+            format!(r#"{{"subject":{{"bsn":"{person}"}},"purpose":"#).into_bytes(),
         ),
         (
             "unknown member",
             serde_json::to_vec(&json!({
-                "subject": { "bsn": bsn },
+                "subject": { "bsn": person },
                 "purpose": "job-mediation",
                 "colour": "red-secret-value"
             }))
@@ -395,7 +395,7 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         (
             "unknown member in subject",
             serde_json::to_vec(&json!({
-                "subject": { "bsn": bsn, "name": "red-secret-value" },
+                "subject": { "bsn": person, "name": "red-secret-value" },
                 "purpose": "job-mediation"
             }))
             .unwrap(),
@@ -403,7 +403,7 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         (
             "fields of the wrong type",
             serde_json::to_vec(&json!({
-                "subject": { "bsn": bsn },
+                "subject": { "bsn": person },
                 "purpose": "job-mediation",
                 "fields": "own_transport"
             }))
@@ -411,11 +411,11 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         ),
         (
             "purpose of the wrong type",
-            serde_json::to_vec(&json!({ "subject": { "bsn": bsn }, "purpose": 7 })).unwrap(),
+            serde_json::to_vec(&json!({ "subject": { "bsn": person }, "purpose": 7 })).unwrap(),
         ),
         (
             "missing purpose",
-            serde_json::to_vec(&json!({ "subject": { "bsn": bsn } })).unwrap(),
+            serde_json::to_vec(&json!({ "subject": { "bsn": person } })).unwrap(),
         ),
         (
             "a JSON array",
@@ -429,7 +429,7 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         let detail = v["detail"].as_str().unwrap_or_default();
         assert!(!detail.contains("red-secret-value"), "{what}: {detail}");
         assert!(
-            !text(&r).contains(&bsn),
+            !text(&r).contains(&person),
             "{what}: the answer does not echo the BSN"
         );
         assert!(v.get("disclosure_id").is_none(), "{what}");
@@ -1201,21 +1201,34 @@ async fn unauthorised_caller_cannot_tell_whether_a_bsn_is_known() {
 
 // ── no BSN in a URL ─────────────────────────────────────────────────────────────────────────
 
+/// Names under which a client's number might be put in a query string.
+const SUBJECT_PARAMETERS: [&str; 3] = ["bsn", "subject", "burgerservicenummer"];
+
+/// `path` with `person` under every name of [`SUBJECT_PARAMETERS`] in its query string.
+fn in_query(path: &str, person: &str) -> String {
+    let pairs: Vec<String> = SUBJECT_PARAMETERS
+        .iter()
+        .map(|name| format!("{name}={person}"))
+        .collect();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}{}", pairs.join("&"))
+}
+
 /// No citizen identifier in a URL: proxies and browsers record request lines. The routes that
 /// once carried a BSN in their path find nothing, a subject in a query string is refused before
 /// anything is read, and nothing about the person is stored, released or recorded.
 #[tokio::test]
 async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorded() {
     let gw = Gateway::start().await;
-    let bsn = bsn(91);
-    gw.register_demo_consent(&bsn).await;
+    let person = bsn(91);
+    gw.register_demo_consent(&person).await;
     let config = gateway::config::Config::load(&gw.config_path).expect("config");
     let pseudonym = gateway::crypto::Pseudonymizer::new(
         &config
             .secret("secrets.pseudonym_key", 32)
             .expect("pseudonym key"),
     )
-    .pseudonym(&bsn.parse().expect("valid BSN"));
+    .pseudonym(&person.parse().expect("valid BSN"));
     let store = gw.store().await;
     let before = audit_records(&store).await.last().map_or(0, |r| r.seq);
     let uwv = gw.client("uwv");
@@ -1229,7 +1242,7 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
     .expect("token");
     let record = devkit::demo::demo_handover();
     let no_answer = |what: &str, r: &devkit::client::ClientResponse| {
-        assert!(!text(r).contains(&bsn), "{what} echoes the BSN");
+        assert!(!text(r).contains(&person), "{what} echoes the BSN");
         for value in STORED_VALUES {
             assert!(!text(r).contains(value), "{what} releases {value}");
         }
@@ -1238,7 +1251,7 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
     // The handover route with the subject in its path, as it was (PUT) and as a POST.
     let body = serde_json::to_vec(&record).expect("json");
     for method in [Method::PUT, Method::POST] {
-        let path = format!("/v1/handovers/job-mediation/{bsn}");
+        let path = format!("/v1/handovers/job-mediation/{person}");
         let r = uwv
             .send(method.clone(), &path, None, Some(body.clone()))
             .await
@@ -1249,7 +1262,7 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
     // The subject in a query string instead of the body is not read: the body lacks it.
     let r = post(
         &uwv,
-        &format!("/v1/handovers?purpose=job-mediation&bsn={bsn}&subject={bsn}"),
+        &in_query("/v1/handovers?purpose=job-mediation", &person),
         &record,
     )
     .await;
@@ -1257,7 +1270,7 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
     no_answer("handover with the subject in the query", &r);
     let r = post(
         &sdd,
-        &format!("/v1/disclosures?bsn={bsn}&subject={bsn}"),
+        &in_query("/v1/disclosures", &person),
         &json!({ "purpose": "job-mediation", "fields": ["own_transport"] }),
     )
     .await;
@@ -1267,8 +1280,8 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
     // The review API: the report route with the BSN in its path, and a subject filter in the
     // query, are gone; a POST takes its parameters in the body only.
     for path in [
-        format!("/v1/audit/subjects/{bsn}"),
-        format!("/v1/audit/subjects/{bsn}?format=html"),
+        format!("/v1/audit/subjects/{person}"),
+        format!("/v1/audit/subjects/{person}?format=html"),
     ] {
         let r = sdd
             .send(Method::GET, &path, Some(&officer), None)
@@ -1277,11 +1290,10 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
         assert_problem(&r, 404, "not-found");
         no_answer(&path, &r);
     }
-    for path in [
-        format!("/v1/audit/records?subject={bsn}"),
-        format!("/v1/audit/records?bsn={bsn}"),
-        format!("/v1/audit/export?subject={bsn}"),
-    ] {
+    let filters = SUBJECT_PARAMETERS.iter().flat_map(|name| {
+        ["/v1/audit/records", "/v1/audit/export"].map(|p| format!("{p}?{name}={person}"))
+    });
+    for path in filters {
         let r = sdd
             .send(Method::GET, &path, Some(&officer), None)
             .await
@@ -1294,13 +1306,13 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
         "/v1/audit/records/search",
         "/v1/audit/export",
     ] {
-        let url = format!("{path}?bsn={bsn}&subject={bsn}");
+        let url = in_query(path, &person);
         let r = sdd
             .send(
                 Method::POST,
                 &url,
                 Some(&officer),
-                Some(serde_json::to_vec(&json!({ "subject": { "bsn": bsn } })).expect("json")),
+                Some(serde_json::to_vec(&json!({ "subject": { "bsn": person } })).expect("json")),
             )
             .await
             .expect("answered");
@@ -1311,7 +1323,7 @@ async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorde
     // Nothing was stored (the recipient is told there is no record), and nothing about the
     // person was decided or read on the strength of a URL.
     let r = gw
-        .disclose("sdd", &ask(&bsn, "job-mediation", &["own_transport"]))
+        .disclose("sdd", &ask(&person, "job-mediation", &["own_transport"]))
         .await;
     assert_eq!(assert_permitted(&r)["record"], "no-record");
     let records = audit_records(&store).await;
@@ -1373,7 +1385,7 @@ async fn oversized_body_is_refused_with_payload_too_large() {
 #[tokio::test]
 async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dropped_connection() {
     let gw = Gateway::start().await;
-    let bsn = bsn(81);
+    let person = bsn(81);
     let mut bodies: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("deeply nested arrays", "[".repeat(20_000).into_bytes()),
@@ -1399,7 +1411,7 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
         (
             "duplicate members",
             format!(
-                r#"{{"subject":{{"bsn":"{bsn}"}},"purpose":"job-mediation","purpose":"job-mediation"}}"#
+                r#"{{"subject":{{"bsn":"{person}"}},"purpose":"job-mediation","purpose":"job-mediation"}}"#
             )
             .into_bytes(),
         ),
@@ -1407,12 +1419,12 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
             "unterminated string",
             br#"{"subject":{"bsn":"111222333"#.to_vec(),
         ),
-        ("trailing garbage", format!(r#"{{"subject":{{"bsn":"{bsn}"}},"purpose":"job-mediation"}} xx"#).into_bytes()),
+        ("trailing garbage", format!(r#"{{"subject":{{"bsn":"{person}"}},"purpose":"job-mediation"}} xx"#).into_bytes()),
     ];
     bodies.push(("a long field list", {
         let fields: Vec<String> = (0..3000).map(|i| format!("f{i}")).collect();
         serde_json::to_vec(&json!({
-            "subject": { "bsn": bsn },
+            "subject": { "bsn": person },
             "purpose": "job-mediation",
             "fields": fields
         }))

@@ -214,16 +214,17 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
         assert_eq!(r.status, 400, "{}", text(&r));
     }
     // A BSN in a URL (a route that no longer exists, a query string) is not logged either.
-    for (method, path) in [
-        (
-            hyper::Method::PUT,
-            format!("/v1/handovers/job-mediation/{with_consent}"),
-        ),
+    let in_urls = ["bsn", "subject"].map(|name| {
         (
             hyper::Method::POST,
-            format!("/v1/disclosures?subject={with_consent}"),
-        ),
-    ] {
+            format!("/v1/disclosures?{name}={with_consent}"),
+        )
+    });
+    let old_route = (
+        hyper::Method::PUT,
+        format!("/v1/handovers/job-mediation/{with_consent}"),
+    );
+    for (method, path) in in_urls.into_iter().chain([old_route]) {
         let r = sdd
             .send(method, &path, None, Some(b"{}".to_vec()))
             .await

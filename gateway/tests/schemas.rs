@@ -1568,9 +1568,10 @@ fn openapi_parameters(
 #[test]
 fn no_route_template_or_query_parameter_carries_a_subject_identifier() {
     // The checks themselves catch what they are for.
-    assert!(!subject_in_template("/v1/handovers/{purpose}/{bsn}").is_empty());
+    assert!(!subject_in_template("/v1/handovers/{purpose}/{burgerservicenummer}").is_empty());
     assert!(!subject_in_template("/v1/audit/subjects/{id}").is_empty());
-    assert!(!subject_in_template("/v1/persons/:bsn").is_empty());
+    assert!(!subject_in_template("/v1/persons/:subject").is_empty());
+    assert!(!subject_in_template("/v1/persons/{BSN}").is_empty());
     assert!(subject_in_template("/v1/audit/subject-reports").is_empty());
     assert!(names_a_subject("subject") && names_a_subject("BSN") && !names_a_subject("purpose"));
 
