@@ -72,16 +72,8 @@ impl Running {
         let token = sign_as_uwv(&demo_consent(&new_jti(), subject));
         let r = post(&uwv, "/v1/consents", &serde_json::json!({ "token": token })).await;
         assert_eq!(r.status, 201, "{}", text(&r));
-        let record = serde_json::to_vec(&demo::demo_handover()).expect("json");
-        let r = uwv
-            .send(
-                Method::PUT,
-                &format!("/v1/handovers/job-mediation/{subject}"),
-                None,
-                Some(record),
-            )
-            .await
-            .expect("answered");
+        let record = demo::handover_request("job-mediation", subject, &demo::demo_handover());
+        let r = post(&uwv, "/v1/handovers", &record).await;
         assert_eq!(r.status, 201, "{}", text(&r));
         let asks = (0..disclosures).map(|i| {
             let sdd = &sdd;

@@ -125,11 +125,9 @@ impl World {
             ("bijstand-intake", BSN_B, intake),
         ] {
             let r = uwv
-                .send(
-                    Method::PUT,
-                    &format!("/v1/handovers/{purpose}/{bsn}"),
-                    None,
-                    Some(serde_json::to_vec(&record).expect("json")),
+                .post_json(
+                    "/v1/handovers",
+                    &demo::handover_request(purpose, bsn, &record),
                 )
                 .await
                 .expect("answer");
@@ -143,17 +141,38 @@ impl World {
                 &["available_hours_per_week", "own_transport", "cv"],
             )
             .await;
-        world.disclose_permit(BSN_A, "bijstand-intake", &[]).await;
-        world.disclose_permit(BSN_B, "bijstand-intake", &[]).await;
+        world
+            .disclose_permit(
+                BSN_A,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            )
+            .await;
+        world
+            .disclose_permit(
+                BSN_B,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            )
+            .await;
         let refused = world
             .disclose("sdd", BSN_B, "job-mediation", &["own_transport"])
             .await;
         assert_eq!(refused.json()["reason"], "consent-required");
-        let empty = world.disclose("sdd", BSN_C, "bijstand-intake", &[]).await;
+        let empty = world
+            .disclose(
+                "sdd",
+                BSN_C,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            )
+            .await;
         assert_eq!(empty.status, 200);
         assert_eq!(empty.json()["record"], "no-record");
         for (bsn, purpose) in [(BSN_A, "job-mediation"), (BSN_B, "bijstand-intake")] {
-            let r = world.disclose("gorinchem", bsn, purpose, &[]).await;
+            let r = world
+                .disclose("gorinchem", bsn, purpose, &["ww_end_date"])
+                .await;
             assert_eq!(r.status, 403, "{}", text(&r));
         }
         world
@@ -241,6 +260,44 @@ impl World {
             .send(Method::GET, path, token, None)
             .await
             .expect("answer")
+    }
+
+    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> ClientResponse {
+        let body = serde_json::to_vec(body).expect("json");
+        self.sdd
+            .send(Method::POST, path, token, Some(body))
+            .await
+            .expect("answer")
+    }
+
+    /// The data-subject report on `bsn` (`POST /v1/audit/subject-reports`), with the body
+    /// members `extra` (`format`, `lang`) besides the subject.
+    async fn report(&self, bsn: &str, extra: Value, token: &str) -> ClientResponse {
+        let mut body = json!({ "subject": { "bsn": bsn } });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.post("/v1/audit/subject-reports", &body, Some(token))
+            .await
+    }
+
+    /// Every page of `POST /v1/audit/records/search` with the filter `filter` (a JSON object).
+    async fn search_all(&self, token: &str, filter: Value) -> Vec<AuditRecord> {
+        let mut out = Vec::new();
+        let mut body = filter;
+        body["limit"] = json!(1000);
+        loop {
+            let r = self
+                .post("/v1/audit/records/search", &body, Some(token))
+                .await;
+            assert_eq!(r.status, 200, "{body}: {}", text(&r));
+            let v = r.json();
+            out.extend(records(&v));
+            match v["next_cursor"].as_str() {
+                Some(c) => body["cursor"] = json!(c),
+                None => return out,
+            }
+        }
     }
 
     /// Every page of `/v1/audit/records?{query}`.
@@ -358,7 +415,10 @@ async fn filters_select_by_purpose_decision_reason_subject_kind_and_time() {
     assert_eq!(permits.len(), 4, "three with data, one without");
 
     let about_a = w
-        .list_all(&op, &format!("subject={BSN_A}&kind=disclosure"))
+        .search_all(
+            &op,
+            json!({ "subject": { "bsn": BSN_A }, "kind": "disclosure" }),
+        )
         .await;
     let a = w.pseudonym(BSN_A);
     assert_eq!(
@@ -370,7 +430,10 @@ async fn filters_select_by_purpose_decision_reason_subject_kind_and_time() {
         .iter()
         .all(|r| r.entry.subject_pseudonym.as_deref() == Some(a.as_str())));
     let a_as_sdd = w
-        .list_all(&officer, &format!("subject={BSN_A}&kind=disclosure"))
+        .search_all(
+            &officer,
+            json!({ "subject": { "bsn": BSN_A }, "kind": "disclosure" }),
+        )
         .await;
     let ids: BTreeSet<_> = a_as_sdd.iter().map(|r| r.entry.id.clone()).collect();
     let expected: BTreeSet<_> = w.disclosed[BSN_A].iter().map(|d| d.id.clone()).collect();
@@ -400,21 +463,46 @@ async fn filters_select_by_purpose_decision_reason_subject_kind_and_time() {
         .await;
     assert_eq!(empty.status, 400, "an empty window is a mistake");
 
-    // Bad parameters: 400 naming the parameter; a bad BSN is never echoed.
+    // Bad parameters: 400 naming the parameter; a BSN is never echoed, and a subject is never
+    // a query parameter.
     for (query, reason) in [
         ("decision=maybe", "malformed-request"),
         ("from=yesterday", "malformed-request"),
         ("limit=0", "malformed-request"),
         ("colour=red", "malformed-request"),
-        ("subject=123456789", "invalid-bsn"),
+        ("subject=111222333", "malformed-request"),
+        ("bsn=111222333", "malformed-request"),
     ] {
         let r = w
             .get(&format!("/v1/audit/records?{query}"), Some(&officer))
             .await;
         assert_eq!(r.status, 400, "{query}");
         assert_eq!(r.json()["reason"], reason, "{query}");
-        assert!(!text(&r).contains("123456789"));
+        assert!(!text(&r).contains("111222333"));
     }
+    for (body, reason) in [
+        (json!({ "subject": { "bsn": "123456789" } }), "invalid-bsn"),
+        (json!({ "subject": "111222333" }), "malformed-request"),
+        (json!({ "decision": "maybe" }), "malformed-request"),
+        (json!({ "format": "csv" }), "malformed-request"),
+        (json!({ "colour": "red" }), "malformed-request"),
+    ] {
+        let r = w
+            .post("/v1/audit/records/search", &body, Some(&officer))
+            .await;
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.json()["reason"], reason, "{body}");
+        assert!(!text(&r).contains("123456789") && !text(&r).contains("111222333"));
+    }
+    // A POST takes its parameters in the body only.
+    let r = w
+        .post(
+            "/v1/audit/records/search?kind=disclosure",
+            &json!({}),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(r.json()["reason"], "malformed-request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,9 +525,16 @@ async fn pagination_is_stable_while_records_are_appended() {
         pages += 1;
         // The log grows between pages: a disclosure SDD will see, one it will not.
         if pages <= 4 {
-            let d = w.disclose_permit(BSN_B, "bijstand-intake", &[]).await;
+            let d = w
+                .disclose_permit(
+                    BSN_B,
+                    "bijstand-intake",
+                    &["ww_end_date", "adviser_contact"],
+                )
+                .await;
             appended.push(d.id);
-            w.disclose("gorinchem", BSN_A, "job-mediation", &[]).await;
+            w.disclose("gorinchem", BSN_A, "job-mediation", &["own_transport"])
+                .await;
         }
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -478,9 +573,7 @@ async fn subject_report_lists_exactly_the_disclosures_about_that_person() {
         .chain(w.other_ids.iter().cloned())
         .collect();
 
-    let r = w
-        .get(&format!("/v1/audit/subjects/{BSN_A}"), Some(&officer))
-        .await;
+    let r = w.report(BSN_A, json!({}), &officer).await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert_eq!(r.headers["cache-control"], "no-store");
     let body = text(&r);
@@ -521,10 +614,7 @@ async fn subject_report_lists_exactly_the_disclosures_about_that_person() {
     }
 
     let r = w
-        .get(
-            &format!("/v1/audit/subjects/{BSN_A}?format=html&lang=en"),
-            Some(&officer),
-        )
+        .report(BSN_A, json!({ "format": "html", "lang": "en" }), &officer)
         .await;
     assert_eq!(r.status, 200);
     assert!(r
@@ -542,52 +632,45 @@ async fn subject_report_lists_exactly_the_disclosures_about_that_person() {
         assert!(!html.contains(id.as_str()));
     }
     assert!(!html.contains(BSN_A) && !html.contains("<script"));
-    let nl = text(
-        &w.get(
-            &format!("/v1/audit/subjects/{BSN_A}?format=html"),
-            Some(&officer),
-        )
-        .await,
+    assert!(
+        html.contains("(Dutch time, CE"),
+        "times in Dutch local time"
     );
+    let nl = text(&w.report(BSN_A, json!({ "format": "html" }), &officer).await);
     assert!(nl.contains("lang=\"nl\"") && nl.contains("Uw toestemming"));
+    assert!(nl.contains("(Nederlandse tijd, CE") && !nl.contains("UTC"));
 
     // B: one disclosure; C: a permit that released nothing is no disclosure.
-    let b = w
-        .get(&format!("/v1/audit/subjects/{BSN_B}"), Some(&officer))
-        .await
-        .json();
+    let b = w.report(BSN_B, json!({}), &officer).await.json();
     assert_eq!(b["disclosures"].as_array().expect("list").len(), 1);
     assert_eq!(
         b["disclosures"][0]["disclosure_id"],
         w.disclosed[BSN_B][0].id.as_str()
     );
-    let c = w
-        .get(&format!("/v1/audit/subjects/{BSN_C}"), Some(&officer))
-        .await
-        .json();
+    let c = w.report(BSN_C, json!({}), &officer).await.json();
     assert_eq!(c["disclosures"], json!([]));
     // Gorinchem took part in no disclosure about A; UWV (the source) sees them all.
     let gor = w
-        .get(
-            &format!("/v1/audit/subjects/{BSN_A}"),
-            Some(&w.officer(GORINCHEM)),
-        )
+        .report(BSN_A, json!({}), &w.officer(GORINCHEM))
         .await
         .json();
     assert_eq!(gor["disclosures"], json!([]));
     assert_eq!(gor["scope"]["organisation"]["oin"], GORINCHEM);
-    let uwv = w
-        .get(
-            &format!("/v1/audit/subjects/{BSN_A}"),
-            Some(&w.officer(UWV)),
-        )
-        .await
-        .json();
+    let uwv = w.report(BSN_A, json!({}), &w.officer(UWV)).await.json();
     assert_eq!(uwv["disclosures"].as_array().expect("list").len(), 2);
-    let bad = w.get("/v1/audit/subjects/123456789", Some(&officer)).await;
+    let bad = w.report("123456789", json!({}), &officer).await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["reason"], "invalid-bsn");
     assert!(!text(&bad).contains("123456789"));
+    for extra in [
+        json!({ "format": "pdf" }),
+        json!({ "lang": "de" }),
+        json!({ "bsn": BSN_A }),
+    ] {
+        let r = w.report(BSN_A, extra.clone(), &officer).await;
+        assert_eq!(r.json()["reason"], "malformed-request", "{extra}");
+        assert!(!text(&r).contains(BSN_A));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -721,6 +804,30 @@ async fn export_streams_every_visible_record_and_jsonl_round_trips_with_valid_ha
     );
     let refusals = filtered.lines().filter(is_record).count();
     assert_eq!(refusals, 2);
+    // By subject: the BSN travels in the body; only that person's records are exported.
+    let about_b = w
+        .post(
+            "/v1/audit/export",
+            &json!({ "subject": { "bsn": BSN_B }, "format": "jsonl" }),
+            Some(&w.operator()),
+        )
+        .await;
+    assert_eq!(about_b.status, 200, "{}", text(&about_b));
+    let about_b = text(&about_b);
+    assert!(!about_b.contains(BSN_B));
+    let b = w.pseudonym(BSN_B);
+    let of_b: Vec<AuditRecord> = about_b
+        .lines()
+        .filter(is_record)
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    assert!(
+        of_b.len() >= 3,
+        "B's handover, permit and refusal: {of_b:?}"
+    );
+    assert!(of_b
+        .iter()
+        .all(|r| r.entry.subject_pseudonym.as_deref() == Some(b.as_str())));
     let bad = w.get("/v1/audit/export?format=xml", Some(&officer)).await;
     assert_eq!(bad.status, 400);
 }
@@ -730,15 +837,31 @@ async fn every_read_of_the_audit_log_is_itself_an_audit_record() {
     let w = World::start().await;
     let officer = w.officer(SDD);
     let reads = [
-        "/v1/audit/records".to_owned(),
-        format!("/v1/audit/records?subject={BSN_A}&purpose=job-mediation"),
-        format!("/v1/audit/subjects/{BSN_A}"),
-        format!("/v1/audit/subjects/{BSN_B}?format=html"),
-        "/v1/audit/export?format=csv".to_owned(),
+        ("/v1/audit/records?purpose=bijstand-intake", None),
+        (
+            "/v1/audit/records/search",
+            Some(json!({ "subject": { "bsn": BSN_A }, "purpose": "job-mediation" })),
+        ),
+        (
+            "/v1/audit/subject-reports",
+            Some(json!({ "subject": { "bsn": BSN_A } })),
+        ),
+        (
+            "/v1/audit/subject-reports",
+            Some(json!({ "subject": { "bsn": BSN_B }, "format": "html" })),
+        ),
+        ("/v1/audit/export?format=csv", None),
+        (
+            "/v1/audit/export",
+            Some(json!({ "subject": { "bsn": BSN_B }, "format": "jsonl" })),
+        ),
     ];
-    for path in &reads {
-        let r = w.get(path, Some(&officer)).await;
-        assert_eq!(r.status, 200, "{path}");
+    for (path, body) in &reads {
+        let r = match body {
+            None => w.get(path, Some(&officer)).await,
+            Some(body) => w.post(path, body, Some(&officer)).await,
+        };
+        assert_eq!(r.status, 200, "{path}: {}", text(&r));
     }
     let admin = w.token("admin-1", SDD, &["covenant-admin"]);
     assert_eq!(w.get("/v1/audit/records", Some(&admin)).await.status, 403);
@@ -758,6 +881,7 @@ async fn every_read_of_the_audit_log_is_itself_an_audit_record() {
     assert_eq!(reasons[2], "subject-report");
     assert_eq!(reasons[3], "subject-report");
     assert!(reasons[4].starts_with("export format=csv"));
+    assert!(reasons[5].starts_with("export format=jsonl") && reasons[5].contains("subject="));
     let (a, b) = (w.pseudonym(BSN_A), w.pseudonym(BSN_B));
     let subjects: Vec<Option<&str>> = by_officer
         .iter()
@@ -770,7 +894,8 @@ async fn every_read_of_the_audit_log_is_itself_an_audit_record() {
             Some(a.as_str()),
             Some(a.as_str()),
             Some(b.as_str()),
-            None
+            None,
+            Some(b.as_str()),
         ]
     );
     for r in &by_officer {
@@ -792,10 +917,13 @@ async fn every_read_of_the_audit_log_is_itself_an_audit_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_is_401_and_a_token_without_the_role_is_403() {
     let w = World::start().await;
+    let subject = json!({ "subject": { "bsn": BSN_A } });
     let paths = [
-        "/v1/audit/records".to_owned(),
-        format!("/v1/audit/subjects/{BSN_A}"),
-        "/v1/audit/export?format=csv".to_owned(),
+        ("/v1/audit/records", None),
+        ("/v1/audit/records/search", Some(&subject)),
+        ("/v1/audit/subject-reports", Some(&subject)),
+        ("/v1/audit/export?format=csv", None),
+        ("/v1/audit/export", Some(&subject)),
     ];
     let foreign = {
         // Signed by a key the gateway does not trust.
@@ -815,16 +943,22 @@ async fn no_token_is_401_and_a_token_without_the_role_is_403() {
         )
         .expect("token")
     };
-    for path in &paths {
+    for (path, body) in &paths {
         for token in [None, Some("not-a-jwt"), Some(foreign.as_str())] {
-            let r = w.get(path, token).await;
+            let r = match body {
+                None => w.get(path, token).await,
+                Some(body) => w.post(path, body, token).await,
+            };
             assert_eq!(r.status, 401, "{path} {token:?}");
             assert_eq!(r.json()["reason"], "unauthorized");
             assert!(!text(&r).contains(BSN_A));
         }
         for roles in [&["covenant-admin"][..], &["operator"], &[]] {
             let t = w.token("someone", SDD, roles);
-            let r = w.get(path, Some(&t)).await;
+            let r = match body {
+                None => w.get(path, Some(&t)).await,
+                Some(body) => w.post(path, body, Some(&t)).await,
+            };
             assert_eq!(r.status, 403, "{path} {roles:?}");
             assert_eq!(r.json()["reason"], "forbidden");
         }

@@ -105,15 +105,16 @@ async fn every_answered_disclosure_survives_a_sigkill_of_the_gateway() {
     )
     .await;
     assert_eq!(r.status, 201, "{}", text(&r));
-    let r = client(&certs, "uwv", port)
-        .send(
-            hyper::Method::PUT,
-            &format!("/v1/handovers/job-mediation/{with_consent}"),
-            None,
-            Some(serde_json::to_vec(&devkit::demo::demo_handover()).unwrap()),
-        )
-        .await
-        .expect("answered");
+    let r = post(
+        &client(&certs, "uwv", port),
+        "/v1/handovers",
+        &devkit::demo::handover_request(
+            "job-mediation",
+            &with_consent,
+            &devkit::demo::demo_handover(),
+        ),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", text(&r));
 
     // Four clients stream permits and refusals until the gateway dies under them.
@@ -126,8 +127,12 @@ async fn every_answered_disclosure_survives_a_sigkill_of_the_gateway() {
         let enough = enough.clone();
         let bodies = [
             ask(&with_consent, "job-mediation", &["own_transport", "cv"]),
-            ask(&without_consent, "job-mediation", &[]),
-            ask(&with_consent, "bijstand-intake", &[]),
+            ask(&without_consent, "job-mediation", &["own_transport"]),
+            ask(
+                &with_consent,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            ),
             ask(&with_consent, "job-mediation", &["debt_assistance"]),
         ];
         tasks.spawn(async move {

@@ -103,20 +103,26 @@ async fn caller_without_client_certificate_is_refused_with_no_client_certificate
     let gw = Gateway::start().await;
     let anon = gw.anonymous_client();
     let bsn = bsn(1);
-    let r = post(&anon, "/v1/disclosures", &ask(&bsn, "job-mediation", &[])).await;
+    let r = post(
+        &anon,
+        "/v1/disclosures",
+        &ask(&bsn, "job-mediation", &["own_transport"]),
+    )
+    .await;
     let v = assert_problem(&r, 401, "no-client-certificate");
     assert!(v.get("disclosure_id").is_none());
     let r = post(&anon, "/v1/consents", &json!({ "token": "x.y.z" })).await;
     assert_problem(&r, 401, "no-client-certificate");
-    let r = anon
-        .send(
-            Method::PUT,
-            &format!("/v1/handovers/job-mediation/{bsn}"),
-            None,
-            Some(br#"{"fields":{"own_transport":true}}"#.to_vec()),
-        )
-        .await
-        .expect("answered");
+    let r = post(
+        &anon,
+        "/v1/handovers",
+        &devkit::demo::handover_request(
+            "job-mediation",
+            &bsn,
+            &json!({ "fields": { "own_transport": true } }),
+        ),
+    )
+    .await;
     assert_problem(&r, 401, "no-client-certificate");
     let r = anon
         .send(Method::POST, "/v1/consents/some-id/revoke", None, None)
@@ -132,7 +138,10 @@ async fn certificate_of_an_unknown_organisation_is_refused_with_unknown_organisa
     let gw = Gateway::start().await;
     let bsn = bsn(2);
     let r = gw
-        .disclose("unknown-org", &ask(&bsn, "job-mediation", &[]))
+        .disclose(
+            "unknown-org",
+            &ask(&bsn, "job-mediation", &["own_transport"]),
+        )
         .await;
     let v = assert_problem(&r, 403, "unknown-organisation");
     assert!(v.get("disclosure_id").is_none());
@@ -155,7 +164,10 @@ async fn assert_refused_at_handshake(name: &str) {
     let gw = Gateway::start().await;
     let c = gw.client(name);
     let err = c
-        .post_json("/v1/disclosures", &ask(&bsn(3), "job-mediation", &[]))
+        .post_json(
+            "/v1/disclosures",
+            &ask(&bsn(3), "job-mediation", &["own_transport"]),
+        )
         .await
         .expect_err("no HTTP answer for a refused certificate");
     assert!(
@@ -365,16 +377,16 @@ async fn bsn_failing_the_eleven_check_is_refused_with_invalid_bsn() {
 async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
     let gw = Gateway::start().await;
     let sdd = gw.client("sdd");
-    let bsn = bsn(16);
+    let person = bsn(16);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "broken JSON",
-            format!(r#"{{"subject":{{"bsn":"{bsn}"}},"purpose":"#).into_bytes(),
+            format!(r#"{{"subject":{{"bsn":"{person}"}},"purpose":"#).into_bytes(),
         ),
         (
             "unknown member",
             serde_json::to_vec(&json!({
-                "subject": { "bsn": bsn },
+                "subject": { "bsn": person },
                 "purpose": "job-mediation",
                 "colour": "red-secret-value"
             }))
@@ -383,7 +395,7 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         (
             "unknown member in subject",
             serde_json::to_vec(&json!({
-                "subject": { "bsn": bsn, "name": "red-secret-value" },
+                "subject": { "bsn": person, "name": "red-secret-value" },
                 "purpose": "job-mediation"
             }))
             .unwrap(),
@@ -391,7 +403,7 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         (
             "fields of the wrong type",
             serde_json::to_vec(&json!({
-                "subject": { "bsn": bsn },
+                "subject": { "bsn": person },
                 "purpose": "job-mediation",
                 "fields": "own_transport"
             }))
@@ -399,11 +411,11 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         ),
         (
             "purpose of the wrong type",
-            serde_json::to_vec(&json!({ "subject": { "bsn": bsn }, "purpose": 7 })).unwrap(),
+            serde_json::to_vec(&json!({ "subject": { "bsn": person }, "purpose": 7 })).unwrap(),
         ),
         (
             "missing purpose",
-            serde_json::to_vec(&json!({ "subject": { "bsn": bsn } })).unwrap(),
+            serde_json::to_vec(&json!({ "subject": { "bsn": person } })).unwrap(),
         ),
         (
             "a JSON array",
@@ -417,7 +429,7 @@ async fn malformed_disclosure_bodies_are_refused_with_malformed_request() {
         let detail = v["detail"].as_str().unwrap_or_default();
         assert!(!detail.contains("red-secret-value"), "{what}: {detail}");
         assert!(
-            !text(&r).contains(&bsn),
+            !text(&r).contains(&person),
             "{what}: the answer does not echo the BSN"
         );
         assert!(v.get("disclosure_id").is_none(), "{what}");
@@ -928,7 +940,12 @@ async fn organisation_that_is_not_a_source_cannot_store_handovers() {
         .put_handover("uwv", "debt-counselling", &bsn, &record)
         .await;
     assert_problem(&r, 403, "not-a-source");
-    let r = gw.disclose("sdd", &ask(&bsn, "bijstand-intake", &[])).await;
+    let r = gw
+        .disclose(
+            "sdd",
+            &ask(&bsn, "bijstand-intake", &["ww_end_date", "adviser_contact"]),
+        )
+        .await;
     assert_eq!(assert_permitted(&r)["record"], "no-record");
 }
 
@@ -995,19 +1012,6 @@ async fn disclosure_releases_exactly_the_requested_granted_and_consented_fields(
     );
     assert_eq!(rec.entry.consent_id.as_deref(), Some(jti.as_str()));
 
-    // Without a field list: everything granted and consented (the nine consented fields).
-    let r = gw.disclose("sdd", &ask(&bsn, "job-mediation", &[])).await;
-    let v = assert_permitted(&r);
-    let consented: Vec<String> = demo_consent("x", &bsn)
-        .fields
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
-    let mut consented = consented;
-    consented.sort();
-    assert_eq!(released_keys(&v), consented);
-    assert!(!text(&r).contains("lichte klachten"));
-
     // Legal obligation: no consent needed, only the two granted fields.
     let r = gw
         .put_handover(
@@ -1031,6 +1035,60 @@ async fn disclosure_releases_exactly_the_requested_granted_and_consented_fields(
     assert_eq!(released_keys(&v), sorted(&["ww_end_date"]));
     assert_eq!(v["basis"]["legal_basis"], "legal-obligation");
     assert_eq!(v["basis"]["consent"], Value::Null);
+}
+
+/// Minimisation by default: a request that names no fields (absent, or an empty list) is refused
+/// with `fields-required` before anything is decided, read or released, whoever asks.
+#[tokio::test]
+async fn disclosure_request_without_fields_is_refused_with_fields_required_before_any_decision() {
+    let gw = Gateway::start().await;
+    let bsn = bsn(55);
+    gw.register_demo_consent(&bsn).await;
+    let r = gw
+        .put_handover("uwv", "job-mediation", &bsn, &devkit::demo::demo_handover())
+        .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let store = gw.store().await;
+    let before = audit_records(&store).await.len();
+    let subject = json!({ "bsn": bsn });
+    let cases = [
+        (
+            "sdd",
+            json!({ "subject": subject, "purpose": "job-mediation" }),
+        ),
+        (
+            "sdd",
+            json!({ "subject": subject, "purpose": "job-mediation", "fields": [] }),
+        ),
+        (
+            "sdd",
+            json!({ "subject": subject, "purpose": "bijstand-intake", "fields": [] }),
+        ),
+        // Before the covenant is looked at: the answer does not depend on who asks.
+        (
+            "gorinchem",
+            json!({ "subject": subject, "purpose": "job-mediation", "fields": [] }),
+        ),
+    ];
+    for (who, body) in &cases {
+        let r = gw.disclose(who, body).await;
+        let v = assert_problem(&r, 400, "fields-required");
+        assert!(v.get("disclosure_id").is_none(), "no decision was made");
+        assert!(v.get("released").is_none() && v.get("withheld").is_none());
+        for value in STORED_VALUES {
+            assert!(!text(&r).contains(value), "{value} is not released");
+        }
+        assert!(!text(&r).contains(&bsn));
+    }
+    // Nothing was decided, so nothing was recorded; the same request naming a field is served.
+    assert_eq!(audit_records(&store).await.len(), before);
+    let r = gw
+        .disclose("sdd", &ask(&bsn, "job-mediation", &["own_transport"]))
+        .await;
+    assert_eq!(
+        released_keys(&assert_permitted(&r)),
+        sorted(&["own_transport"])
+    );
 }
 
 #[tokio::test]
@@ -1103,15 +1161,20 @@ async fn unauthorised_caller_cannot_tell_whether_a_bsn_is_known() {
     // Outside the covenant: the same answer for a client with consent and data and for a
     // BSN the gateway has never seen.
     for purpose in ["job-mediation", "bijstand-intake", "debt-counselling"] {
-        for fields in [&["ww_end_date"][..], &[]] {
+        for fields in [&["ww_end_date"][..], &["ww_end_date", "own_transport"], &[]] {
             let a = gw
                 .disclose("gorinchem", &ask(&known, purpose, fields))
                 .await;
             let b = gw
                 .disclose("gorinchem", &ask(&unknown, purpose, fields))
                 .await;
-            assert_refused(&a, "no-active-covenant");
-            assert_eq!(without_id(&a), without_id(&b), "{purpose}");
+            if fields.is_empty() {
+                assert_problem(&a, 400, "fields-required");
+                assert_eq!((a.status, a.json()), (b.status, b.json()), "{purpose}");
+            } else {
+                assert_refused(&a, "no-active-covenant");
+                assert_eq!(without_id(&a), without_id(&b), "{purpose}");
+            }
         }
     }
 
@@ -1134,6 +1197,145 @@ async fn unauthorised_caller_cannot_tell_whether_a_bsn_is_known() {
         .await;
     assert_refused(&a, "consent-required");
     assert_eq!(without_id(&a), without_id(&b));
+}
+
+// ── no BSN in a URL ─────────────────────────────────────────────────────────────────────────
+
+/// Names under which a client's number might be put in a query string.
+const SUBJECT_PARAMETERS: [&str; 3] = ["bsn", "subject", "burgerservicenummer"];
+
+/// `path` with `person` under every name of [`SUBJECT_PARAMETERS`] in its query string.
+fn in_query(path: &str, person: &str) -> String {
+    let pairs: Vec<String> = SUBJECT_PARAMETERS
+        .iter()
+        .map(|name| format!("{name}={person}"))
+        .collect();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}{}", pairs.join("&"))
+}
+
+/// No citizen identifier in a URL: proxies and browsers record request lines. The routes that
+/// once carried a BSN in their path find nothing, a subject in a query string is refused before
+/// anything is read, and nothing about the person is stored, released or recorded.
+#[tokio::test]
+async fn a_bsn_in_a_url_finds_no_route_and_nothing_is_stored_released_or_recorded() {
+    let gw = Gateway::start().await;
+    let person = bsn(91);
+    gw.register_demo_consent(&person).await;
+    let config = gateway::config::Config::load(&gw.config_path).expect("config");
+    let pseudonym = gateway::crypto::Pseudonymizer::new(
+        &config
+            .secret("secrets.pseudonym_key", 32)
+            .expect("pseudonym key"),
+    )
+    .pseudonym(&person.parse().expect("valid BSN"));
+    let store = gw.store().await;
+    let before = audit_records(&store).await.last().map_or(0, |r| r.seq);
+    let uwv = gw.client("uwv");
+    let sdd = gw.client("sdd");
+    let officer = devkit::demo::person_token(
+        &gw.certs,
+        "fg-1",
+        devkit::demo::SDD,
+        &["privacy-officer", "operator"],
+    )
+    .expect("token");
+    let record = devkit::demo::demo_handover();
+    let no_answer = |what: &str, r: &devkit::client::ClientResponse| {
+        assert!(!text(r).contains(&person), "{what} echoes the BSN");
+        for value in STORED_VALUES {
+            assert!(!text(r).contains(value), "{what} releases {value}");
+        }
+    };
+
+    // The handover route with the subject in its path, as it was (PUT) and as a POST.
+    let body = serde_json::to_vec(&record).expect("json");
+    for method in [Method::PUT, Method::POST] {
+        let path = format!("/v1/handovers/job-mediation/{person}");
+        let r = uwv
+            .send(method.clone(), &path, None, Some(body.clone()))
+            .await
+            .expect("answered");
+        assert_problem(&r, 404, "not-found");
+        no_answer(&format!("{method} {path}"), &r);
+    }
+    // The subject in a query string instead of the body is not read: the body lacks it.
+    let r = post(
+        &uwv,
+        &in_query("/v1/handovers?purpose=job-mediation", &person),
+        &record,
+    )
+    .await;
+    assert_problem(&r, 400, "malformed-request");
+    no_answer("handover with the subject in the query", &r);
+    let r = post(
+        &sdd,
+        &in_query("/v1/disclosures", &person),
+        &json!({ "purpose": "job-mediation", "fields": ["own_transport"] }),
+    )
+    .await;
+    assert_problem(&r, 400, "malformed-request");
+    no_answer("disclosure with the subject in the query", &r);
+
+    // The review API: the report route with the BSN in its path, and a subject filter in the
+    // query, are gone; a POST takes its parameters in the body only.
+    for path in [
+        format!("/v1/audit/subjects/{person}"),
+        format!("/v1/audit/subjects/{person}?format=html"),
+    ] {
+        let r = sdd
+            .send(Method::GET, &path, Some(&officer), None)
+            .await
+            .expect("answered");
+        assert_problem(&r, 404, "not-found");
+        no_answer(&path, &r);
+    }
+    let filters = SUBJECT_PARAMETERS.iter().flat_map(|name| {
+        ["/v1/audit/records", "/v1/audit/export"].map(|p| format!("{p}?{name}={person}"))
+    });
+    for path in filters {
+        let r = sdd
+            .send(Method::GET, &path, Some(&officer), None)
+            .await
+            .expect("answered");
+        assert_problem(&r, 400, "malformed-request");
+        no_answer(&path, &r);
+    }
+    for path in [
+        "/v1/audit/subject-reports",
+        "/v1/audit/records/search",
+        "/v1/audit/export",
+    ] {
+        let url = in_query(path, &person);
+        let r = sdd
+            .send(
+                Method::POST,
+                &url,
+                Some(&officer),
+                Some(serde_json::to_vec(&json!({ "subject": { "bsn": person } })).expect("json")),
+            )
+            .await
+            .expect("answered");
+        assert_problem(&r, 400, "malformed-request");
+        no_answer(&url, &r);
+    }
+
+    // Nothing was stored (the recipient is told there is no record), and nothing about the
+    // person was decided or read on the strength of a URL.
+    let r = gw
+        .disclose("sdd", &ask(&person, "job-mediation", &["own_transport"]))
+        .await;
+    assert_eq!(assert_permitted(&r)["record"], "no-record");
+    let records = audit_records(&store).await;
+    let since: Vec<_> = records.iter().filter(|r| r.seq > before).collect();
+    assert_eq!(
+        since
+            .iter()
+            .filter(|r| r.entry.subject_pseudonym.as_deref() == Some(pseudonym.as_str()))
+            .count(),
+        1,
+        "only the last disclosure is about the person: {since:#?}"
+    );
 }
 
 // ── hostile bodies ──────────────────────────────────────────────────────────────────────────
@@ -1173,7 +1375,9 @@ async fn oversized_body_is_refused_with_payload_too_large() {
     assert_problem(&r, 413, "payload-too-large");
 
     // The gateway keeps answering on these clients.
-    let r = gw.disclose("sdd", &ask(&bsn, "job-mediation", &[])).await;
+    let r = gw
+        .disclose("sdd", &ask(&bsn, "job-mediation", &["own_transport"]))
+        .await;
     assert_refused(&r, "consent-required");
     assert_eq!(uwv.get("/healthz").await.expect("answered").status, 200);
 }
@@ -1181,7 +1385,7 @@ async fn oversized_body_is_refused_with_payload_too_large() {
 #[tokio::test]
 async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dropped_connection() {
     let gw = Gateway::start().await;
-    let bsn = bsn(81);
+    let person = bsn(81);
     let mut bodies: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("deeply nested arrays", "[".repeat(20_000).into_bytes()),
@@ -1207,7 +1411,7 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
         (
             "duplicate members",
             format!(
-                r#"{{"subject":{{"bsn":"{bsn}"}},"purpose":"job-mediation","purpose":"job-mediation"}}"#
+                r#"{{"subject":{{"bsn":"{person}"}},"purpose":"job-mediation","purpose":"job-mediation"}}"#
             )
             .into_bytes(),
         ),
@@ -1215,12 +1419,12 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
             "unterminated string",
             br#"{"subject":{"bsn":"111222333"#.to_vec(),
         ),
-        ("trailing garbage", format!(r#"{{"subject":{{"bsn":"{bsn}"}},"purpose":"job-mediation"}} xx"#).into_bytes()),
+        ("trailing garbage", format!(r#"{{"subject":{{"bsn":"{person}"}},"purpose":"job-mediation"}} xx"#).into_bytes()),
     ];
     bodies.push(("a long field list", {
         let fields: Vec<String> = (0..3000).map(|i| format!("f{i}")).collect();
         serde_json::to_vec(&json!({
-            "subject": { "bsn": bsn },
+            "subject": { "bsn": person },
             "purpose": "job-mediation",
             "fields": fields
         }))
@@ -1251,12 +1455,7 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
         }
         for (what, body) in &bodies {
             let r = c
-                .send(
-                    Method::PUT,
-                    &format!("/v1/handovers/bijstand-intake/{bsn}"),
-                    None,
-                    Some(body.clone()),
-                )
+                .send(Method::POST, "/v1/handovers", None, Some(body.clone()))
                 .await
                 .unwrap_or_else(|e| panic!("{who} handover {what}: no answer: {e}"));
             assert!(
@@ -1274,10 +1473,10 @@ async fn hostile_bodies_get_a_client_error_problem_never_a_server_error_or_a_dro
     let r = sdd.get("/v1/nothing-here").await.expect("answered");
     assert_problem(&r, 404, "not-found");
     let r = sdd
-        .send(Method::PUT, "/v1/handovers/job-mediation", None, None)
+        .send(Method::PUT, "/v1/handovers", None, None)
         .await
         .expect("answered");
-    assert!((400..500).contains(&r.status), "{}", text(&r));
+    assert_problem(&r, 405, "method-not-allowed");
 }
 
 // ── audit ───────────────────────────────────────────────────────────────────────────────────
@@ -1324,25 +1523,33 @@ async fn every_disclosure_answer_is_audited_and_the_chain_verifies() {
             ask(&with_consent, "job-mediation", &["own_transport", "cv"]),
             None,
         ),
-        ("sdd", ask(&with_consent, "bijstand-intake", &[]), None),
         (
             "sdd",
-            ask(&without, "job-mediation", &[]),
+            ask(
+                &with_consent,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            ),
+            None,
+        ),
+        (
+            "sdd",
+            ask(&without, "job-mediation", &["own_transport"]),
             Some("consent-required"),
         ),
         (
             "sdd",
-            ask(&revoked, "job-mediation", &[]),
+            ask(&revoked, "job-mediation", &["own_transport"]),
             Some("consent-revoked"),
         ),
         (
             "sdd",
-            ask(&expired, "job-mediation", &[]),
+            ask(&expired, "job-mediation", &["own_transport"]),
             Some("consent-expired"),
         ),
         (
             "sdd",
-            ask(&with_consent, "debt-counselling", &[]),
+            ask(&with_consent, "debt-counselling", &["own_transport"]),
             Some("purpose-not-granted"),
         ),
         (
@@ -1352,7 +1559,7 @@ async fn every_disclosure_answer_is_audited_and_the_chain_verifies() {
         ),
         (
             "gorinchem",
-            ask(&with_consent, "job-mediation", &[]),
+            ask(&with_consent, "job-mediation", &["own_transport"]),
             Some("no-active-covenant"),
         ),
     ];

@@ -123,7 +123,24 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
     assert_eq!(r.status, 200, "{}", text(&r));
 
     let r = gw
-        .disclose("sdd", &ask(&with_consent, "job-mediation", &[]))
+        .disclose(
+            "sdd",
+            &ask(
+                &with_consent,
+                "job-mediation",
+                &[
+                    "available_hours_per_week",
+                    "own_transport",
+                    "driving_licence",
+                    "childcare_arranged",
+                    "education_level",
+                    "job_ready",
+                    "wage_value_band",
+                    "ww_end_date",
+                    "adviser_contact",
+                ],
+            ),
+        )
         .await;
     let v = assert_permitted(&r);
     assert!(
@@ -132,22 +149,35 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
     );
     assert_eq!(v["basis"]["consent"], jti);
     assert_permitted(
-        &gw.disclose("sdd", &ask(&with_consent, "bijstand-intake", &[]))
-            .await,
+        &gw.disclose(
+            "sdd",
+            &ask(
+                &with_consent,
+                "bijstand-intake",
+                &["ww_end_date", "adviser_contact"],
+            ),
+        )
+        .await,
     );
     assert_refused(
-        &gw.disclose("sdd", &ask(&without_consent, "job-mediation", &[]))
-            .await,
+        &gw.disclose(
+            "sdd",
+            &ask(&without_consent, "job-mediation", &["own_transport"]),
+        )
+        .await,
         "consent-required",
     );
     assert_refused(
-        &gw.disclose("sdd", &ask(&revoked, "job-mediation", &[]))
+        &gw.disclose("sdd", &ask(&revoked, "job-mediation", &["own_transport"]))
             .await,
         "consent-revoked",
     );
     assert_refused(
-        &gw.disclose("gorinchem", &ask(&with_consent, "job-mediation", &[]))
-            .await,
+        &gw.disclose(
+            "gorinchem",
+            &ask(&with_consent, "job-mediation", &["own_transport"]),
+        )
+        .await,
         "no-active-covenant",
     );
     assert_refused(
@@ -159,8 +189,11 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
         "field-not-granted",
     );
     assert_problem(
-        &gw.disclose("sdd", &ask(invalid_bsn, "job-mediation", &[]))
-            .await,
+        &gw.disclose(
+            "sdd",
+            &ask(invalid_bsn, "job-mediation", &["own_transport"]),
+        )
+        .await,
         400,
         "invalid-bsn",
     );
@@ -179,6 +212,24 @@ async fn no_bsn_or_field_value_reaches_the_logs_even_at_trace_level() {
     ] {
         let r = post_raw(&sdd, "/v1/disclosures", body.into_bytes()).await;
         assert_eq!(r.status, 400, "{}", text(&r));
+    }
+    // A BSN in a URL (a route that no longer exists, a query string) is not logged either.
+    let in_urls = ["bsn", "subject"].map(|name| {
+        (
+            hyper::Method::POST,
+            format!("/v1/disclosures?{name}={with_consent}"),
+        )
+    });
+    let old_route = (
+        hyper::Method::PUT,
+        format!("/v1/handovers/job-mediation/{with_consent}"),
+    );
+    for (method, path) in in_urls.into_iter().chain([old_route]) {
+        let r = sdd
+            .send(method, &path, None, Some(b"{}".to_vec()))
+            .await
+            .expect("answered");
+        assert!((400..500).contains(&r.status), "{}", text(&r));
     }
     // A refused handshake, so that the TLS layer logs too.
     assert!(gw.client("expired").get("/healthz").await.is_err());

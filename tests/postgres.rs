@@ -244,22 +244,22 @@ async fn postgres_backend_runs_the_whole_disclosure_path_and_its_audit_chain_ver
     let refusals = [
         (
             "sdd",
-            ask(&without, "job-mediation", &[]),
+            ask(&without, "job-mediation", &["own_transport"]),
             "consent-required",
         ),
         (
             "sdd",
-            ask(&revoked, "job-mediation", &[]),
+            ask(&revoked, "job-mediation", &["own_transport"]),
             "consent-revoked",
         ),
         (
             "sdd",
-            ask(&expired, "job-mediation", &[]),
+            ask(&expired, "job-mediation", &["own_transport"]),
             "consent-expired",
         ),
         (
             "sdd",
-            ask(&with_consent, "debt-counselling", &[]),
+            ask(&with_consent, "debt-counselling", &["own_transport"]),
             "purpose-not-granted",
         ),
         (
@@ -269,7 +269,7 @@ async fn postgres_backend_runs_the_whole_disclosure_path_and_its_audit_chain_ver
         ),
         (
             "gorinchem",
-            ask(&with_consent, "job-mediation", &[]),
+            ask(&with_consent, "job-mediation", &["own_transport"]),
             "no-active-covenant",
         ),
     ];
@@ -278,7 +278,10 @@ async fn postgres_backend_runs_the_whole_disclosure_path_and_its_audit_chain_ver
     }
     // Refusals before any decision: no disclosure id, nothing about a subject looked up.
     let r = gw
-        .disclose("sdd", &ask("123456789", "job-mediation", &[]))
+        .disclose(
+            "sdd",
+            &ask("123456789", "job-mediation", &["own_transport"]),
+        )
         .await;
     assert_problem(&r, 400, "invalid-bsn");
     let r = post_raw(
@@ -291,12 +294,15 @@ async fn postgres_backend_runs_the_whole_disclosure_path_and_its_audit_chain_ver
     let r = post(
         &gw.anonymous_client(),
         "/v1/disclosures",
-        &ask(&with_consent, "job-mediation", &[]),
+        &ask(&with_consent, "job-mediation", &["own_transport"]),
     )
     .await;
     assert_problem(&r, 401, "no-client-certificate");
     let r = gw
-        .disclose("unknown-org", &ask(&with_consent, "job-mediation", &[]))
+        .disclose(
+            "unknown-org",
+            &ask(&with_consent, "job-mediation", &["own_transport"]),
+        )
         .await;
     assert_problem(&r, 403, "unknown-organisation");
 
@@ -383,17 +389,9 @@ async fn two_instances_under_concurrent_load_extend_one_unforked_verifiable_chai
     let subjects: Vec<String> = (0..8).map(|i| bsn(200 + i)).collect();
     for s in &subjects {
         a.register_demo_consent(s).await;
-        let body = serde_json::to_vec(&devkit::demo::demo_handover()).unwrap();
         let r = a
-            .client("uwv")
-            .send(
-                Method::PUT,
-                &format!("/v1/handovers/job-mediation/{s}"),
-                None,
-                Some(body),
-            )
-            .await
-            .expect("answered");
+            .put_handover("uwv", "job-mediation", s, &devkit::demo::demo_handover())
+            .await;
         assert_eq!(r.status, 201, "{}", text(&r));
     }
 
@@ -421,7 +419,7 @@ async fn two_instances_under_concurrent_load_extend_one_unforked_verifiable_chai
                         ),
                         _ => (
                             &gorinchem,
-                            ask(subject, "job-mediation", &[]),
+                            ask(subject, "job-mediation", &["own_transport"]),
                             Some("no-active-covenant"),
                         ),
                     };

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use policy::{Basis, Bsn, FieldName, Purpose, Withheld};
 use serde::{Deserialize, Serialize};
 
-/// `subject` of a disclosure request.
+/// `subject` of a request body: the client, by BSN. A subject travels only in a request body,
+/// never in a URL (path or query), which proxies, ingresses and browsers record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRef {
@@ -19,7 +20,9 @@ pub struct SubjectRef {
 pub struct DisclosureRequestBody {
     pub subject: SubjectRef,
     pub purpose: Purpose,
-    /// The fields asked for; absent or empty means "all that may be released".
+    /// The fields asked for. Required: absent or empty is refused with `fields-required` before
+    /// anything is decided (read as empty here so that the refusal names the rule, not the
+    /// syntax).
     #[serde(default)]
     pub fields: Vec<FieldName>,
     /// The person at the recipient on whose behalf the system asks (an employee id, never a BSN).
@@ -78,10 +81,12 @@ pub struct DisclosureResponse {
     pub basis: BasisView,
 }
 
-/// Body of `PUT /v1/handovers/{purpose}/{bsn}`.
+/// Body of `POST /v1/handovers`: the record a source stores about one client for one purpose.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandoverBody {
+    pub purpose: Purpose,
+    pub subject: SubjectRef,
     pub fields: BTreeMap<String, serde_json::Value>,
 }
 

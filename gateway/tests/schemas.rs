@@ -777,6 +777,7 @@ fn every_op_error() -> Vec<OpError> {
         OpError::Malformed(
             "request body at `purpose` has a value of the wrong type or form".into(),
         ),
+        OpError::FieldsRequired,
         OpError::InvalidConsentToken("the token has expired".into()),
         OpError::NotConsentIssuer,
         OpError::DuplicateConsent,
@@ -834,6 +835,7 @@ fn every_op_error() -> Vec<OpError> {
         match e {
             OpError::InvalidBsn
             | OpError::Malformed(_)
+            | OpError::FieldsRequired
             | OpError::Refused { .. }
             | OpError::InvalidConsentToken(_)
             | OpError::NotConsentIssuer
@@ -1047,6 +1049,7 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
         "unknown-organisation",
         "invalid-bsn",
         "malformed-request",
+        "fields-required",
         "audit-unavailable",
         "payload-too-large",
         "not-found",
@@ -1477,6 +1480,191 @@ fn routed_paths() -> BTreeSet<String> {
     paths
 }
 
+/// Whether a parameter name identifies a person (a BSN by any name).
+fn names_a_subject(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "bsn",
+        "subject",
+        "burgerservicenummer",
+        "sofinummer",
+        "citizen",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+}
+
+/// What in a route template could carry a subject identifier: a `{parameter}` named for one, or
+/// any parameter right after a segment that names one (`/subjects/{id}`).
+fn subject_in_template(path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut previous = "";
+    for segment in path.split('/') {
+        if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let param = param.trim_start_matches('*');
+            if names_a_subject(param) || names_a_subject(previous) {
+                found.push(format!("{path}: path parameter {{{param}}}"));
+            }
+        } else if segment.starts_with(':') || segment.starts_with('*') {
+            found.push(format!(
+                "{path}: path parameter {segment} (not an OpenAPI template)"
+            ));
+        }
+        previous = segment;
+    }
+    found
+}
+
+fn yaml_mentions(y: &yaml_rust2::Yaml, needle: &str) -> bool {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::String(s) => s.contains(needle),
+        Yaml::Array(items) => items.iter().any(|i| yaml_mentions(i, needle)),
+        Yaml::Hash(h) => h
+            .iter()
+            .any(|(k, v)| yaml_mentions(k, needle) || yaml_mentions(v, needle)),
+        _ => false,
+    }
+}
+
+/// Every parameter of every operation in the OpenAPI description, `$ref`s resolved:
+/// (METHOD, path, name, in, the parameter itself).
+fn openapi_parameters(
+    doc: &yaml_rust2::Yaml,
+) -> Vec<(String, String, String, String, yaml_rust2::Yaml)> {
+    let mut out = Vec::new();
+    let paths = doc["paths"].as_hash().expect("openapi.yaml has paths");
+    for (path, item) in paths {
+        let path = path.as_str().expect("path").to_owned();
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            let op = &item[method];
+            if op.is_badvalue() {
+                continue;
+            }
+            let lists = [&item["parameters"], &op["parameters"]];
+            for p in lists.into_iter().filter_map(|l| l.as_vec()).flatten() {
+                let p = match p["$ref"].as_str() {
+                    Some(r) => {
+                        let name = r
+                            .strip_prefix("#/components/parameters/")
+                            .unwrap_or_else(|| panic!("{path}: parameter $ref {r}"));
+                        doc["components"]["parameters"][name].clone()
+                    }
+                    None => p.clone(),
+                };
+                let name = p["name"].as_str().expect("parameter name").to_owned();
+                let place = p["in"].as_str().expect("parameter in").to_owned();
+                out.push((method.to_uppercase(), path.clone(), name, place, p));
+            }
+        }
+    }
+    out
+}
+
+/// No citizen identifier in a URL (DESIGN.md §3): proxies, load balancers, ingresses and browser
+/// histories record request lines. Neither the router nor the OpenAPI description may have a
+/// path template or a query parameter that carries a subject; the gateway reads queries only
+/// through `http::QUERY_PARAMETERS`, which the description must match.
+#[test]
+fn no_route_template_or_query_parameter_carries_a_subject_identifier() {
+    // The checks themselves catch what they are for.
+    assert!(!subject_in_template("/v1/handovers/{purpose}/{burgerservicenummer}").is_empty());
+    assert!(!subject_in_template("/v1/audit/subjects/{id}").is_empty());
+    assert!(!subject_in_template("/v1/persons/:subject").is_empty());
+    assert!(!subject_in_template("/v1/persons/{BSN}").is_empty());
+    assert!(subject_in_template("/v1/audit/subject-reports").is_empty());
+    assert!(names_a_subject("subject") && names_a_subject("BSN") && !names_a_subject("purpose"));
+
+    let mut found = Vec::new();
+    // The router: its route templates and the query parameters it reads.
+    for path in routed_paths() {
+        found.extend(subject_in_template(&path));
+    }
+    let mut routed_queries: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (method, path, names) in gateway::http::QUERY_PARAMETERS {
+        for name in names {
+            if names_a_subject(name) {
+                found.push(format!("router: {method} {path}?{name}="));
+            }
+            routed_queries
+                .entry((method.to_owned(), path.to_owned()))
+                .or_default()
+                .insert((*name).to_owned());
+        }
+    }
+    // … and reads no query in another way: one query extractor, always checked against a list
+    // named in `QUERY_PARAMETERS`; never the raw URI.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mod_rs = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    let table = &mod_rs[mod_rs
+        .find("pub const QUERY_PARAMETERS")
+        .expect("QUERY_PARAMETERS in http/mod.rs")..];
+    let table = &table[..table.find("];").expect("end of QUERY_PARAMETERS")];
+    let listed: BTreeSet<&str> = table
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.ends_with("_QUERY"))
+        .collect();
+    let mut extractors = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = entry.unwrap().path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        for forbidden in ["OriginalUri", "extract::RawQuery", ".query()", "uri()"] {
+            assert!(
+                !text.contains(forbidden),
+                "{name} reads the URI ({forbidden})"
+            );
+        }
+        extractors += text.matches("Query<").count();
+        for (i, _) in text.match_indices("Params::parse(") {
+            let args = &text[i + "Params::parse(".len()..];
+            let args = &args[..args.find(')').expect("call ends")];
+            let list = args.split(',').nth(1).expect("an allowed list").trim();
+            let list = list.rsplit("::").next().unwrap_or(list);
+            assert!(
+                listed.contains(list),
+                "{name}: Params::parse with {list}, which QUERY_PARAMETERS does not list"
+            );
+        }
+    }
+    assert_eq!(
+        extractors, 1,
+        "gateway/src/http reads queries only through its one `QueryPairs` extractor"
+    );
+
+    // The OpenAPI description: no path parameter or query parameter carries a subject, and no
+    // parameter anywhere in a URL has the BSN's schema.
+    let text = read("openapi.yaml");
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&text).expect("openapi.yaml is YAML")[0];
+    for (path, _) in doc["paths"].as_hash().expect("paths") {
+        found.extend(subject_in_template(path.as_str().expect("path")));
+    }
+    let mut described_queries: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (method, path, name, place, p) in openapi_parameters(doc) {
+        if (place == "path" || place == "query") && names_a_subject(&name) {
+            found.push(format!(
+                "openapi.yaml: {method} {path}: {place} parameter {name}"
+            ));
+        }
+        if yaml_mentions(&p, "$defs/bsn") || yaml_mentions(&p, "bsn-eleven-check") {
+            found.push(format!(
+                "openapi.yaml: {method} {path}: {place} parameter {name} is a BSN"
+            ));
+        }
+        if place == "query" {
+            described_queries
+                .entry((method, path))
+                .or_default()
+                .insert(name);
+        }
+    }
+    assert!(found.is_empty(), "subject identifiers in URLs: {found:#?}");
+    assert_eq!(
+        routed_queries, described_queries,
+        "query parameters read by the router (http::QUERY_PARAMETERS) vs openapi.yaml"
+    );
+}
+
 #[test]
 fn openapi_describes_every_v1_endpoint_and_refers_only_to_existing_schemas() {
     let text = read("openapi.yaml");
@@ -1487,10 +1675,11 @@ fn openapi_describes_every_v1_endpoint_and_refers_only_to_existing_schemas() {
     for path in [
         "/v1/consents",
         "/v1/consents/{id}/revoke",
-        "/v1/handovers/{purpose}/{bsn}",
+        "/v1/handovers",
         "/v1/disclosures",
         "/v1/audit/records",
-        "/v1/audit/subjects/{bsn}",
+        "/v1/audit/records/search",
+        "/v1/audit/subject-reports",
         "/v1/audit/verify",
         "/v1/audit/checkpoint-key",
         "/v1/covenants",

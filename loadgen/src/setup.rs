@@ -66,9 +66,14 @@ pub async fn setup_demo(options: &Options) -> anyhow::Result<()> {
         ("job-mediation", demo::demo_handover()),
         ("bijstand-intake", intake),
     ] {
-        let path = format!("/v1/handovers/{purpose}/{CLIENT_WITH_CONSENT}");
+        let body = demo::handover_request(purpose, CLIENT_WITH_CONSENT, &record);
         let r = uwv
-            .send(Method::PUT, &path, None, Some(serde_json::to_vec(&record)?))
+            .send(
+                Method::POST,
+                "/v1/handovers",
+                None,
+                Some(serde_json::to_vec(&body)?),
+            )
             .await
             .with_context(|| format!("storing the {purpose} handover record"))?;
         if !(200..300).contains(&r.status) {

@@ -259,9 +259,20 @@ fn bench_decide(c: &mut Criterion) {
     let five: Vec<FieldName> = granted.iter().take(5).cloned().collect();
 
     let permit_named = request(&world, SUBJECT_WITH_CONSENT, &target_purpose, five.clone());
-    let permit_all = request(&world, SUBJECT_WITH_CONSENT, &target_purpose, Vec::new());
-    let refuse_revoked = request(&world, SUBJECT_WITH_REVOKED_CONSENT, &target_purpose, five);
-    let refuse_purpose = request(&world, SUBJECT_WITH_CONSENT, "debt-counselling", Vec::new());
+    // Every field of the grant, named (a request naming none releases nothing).
+    let permit_all = request(
+        &world,
+        SUBJECT_WITH_CONSENT,
+        &target_purpose,
+        granted.clone(),
+    );
+    let refuse_revoked = request(
+        &world,
+        SUBJECT_WITH_REVOKED_CONSENT,
+        &target_purpose,
+        five.clone(),
+    );
+    let refuse_purpose = request(&world, SUBJECT_WITH_CONSENT, "debt-counselling", five);
 
     // Each case must take the path its name says, or the numbers mean nothing.
     match decide(&permit_named, &snapshot, world.now) {

@@ -14,9 +14,11 @@
 //!    that counts, a grant requiring consent is refused: `consent-expired` if a lapsed,
 //!    never-revoked consent names the requester, else `consent-revoked` if a revoked one does,
 //!    else `consent-required`; a grant not requiring consent goes on as without a consent;
-//! 4. per field: catalogued, granted, special category allowed by the grant *and* named by the
-//!    consent, covered by the consent where consent is required. Nothing releasable →
-//!    `field-not-granted` (or `consent-required` when only the consent is lacking).
+//! 4. per field asked for: catalogued, granted, special category allowed by the grant *and* named
+//!    by the consent, covered by the consent where consent is required. Nothing releasable →
+//!    `field-not-granted` (or `consent-required` when only the consent is lacking). Only fields
+//!    the request names are ever released: a request that names none releases nothing (there is
+//!    no "give me everything"; the gateway refuses it before deciding, with `fields-required`).
 //!
 //! A newer consent therefore supersedes an older one for the same purpose and covenant, even
 //! when it covers fewer fields or names other recipients: the client's latest word counts.
@@ -40,7 +42,8 @@ pub struct DisclosureRequest {
     pub requester: Oin,
     pub subject: Bsn,
     pub purpose: Purpose,
-    /// The fields asked for; empty means "all that may be released".
+    /// The fields asked for. Only these can be released; an empty list releases nothing
+    /// (refused `field-not-granted` with nothing withheld).
     pub fields: Vec<FieldName>,
 }
 
@@ -145,7 +148,7 @@ pub struct Basis {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permit {
-    /// In request order (or grant order when the request named no fields), without duplicates.
+    /// In request order, without duplicates.
     pub released: Vec<FieldName>,
     pub withheld: Vec<Withheld>,
     pub basis: Basis,
@@ -251,11 +254,8 @@ pub struct DecisionPlan<'a> {
 struct Found<'a> {
     entry: &'a CovenantEntry,
     grant: &'a Grant,
-    /// Each requested field once (the grant's when the request names none), with its catalogue
-    /// entry looked up once.
+    /// Each requested field once, with its catalogue entry looked up once.
     requested: Vec<(&'a FieldName, Option<&'a FieldSpec>)>,
-    /// Whether the request named its fields (else they are the grant's own).
-    asked_named: bool,
     /// Whether a requested field is a special category (GDPR art. 9).
     wants_special: bool,
 }
@@ -269,15 +269,10 @@ pub fn plan<'a>(
     let step = find_grant(request, covenants, now.date_naive()).map(|(e, g)| {
         let entry = covenants.entry(e);
         let grant = &entry.covenant.grants[g];
-        let asked_named = !request.fields.is_empty();
-        let asked = if asked_named {
-            &request.fields
-        } else {
-            &grant.fields
-        };
         let catalogue = covenants.catalogue();
-        let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> = Vec::with_capacity(asked.len());
-        for f in asked {
+        let mut requested: Vec<(&FieldName, Option<&FieldSpec>)> =
+            Vec::with_capacity(request.fields.len());
+        for f in &request.fields {
             if !requested.iter().any(|(r, _)| *r == f) {
                 requested.push((f, catalogue.get(f)));
             }
@@ -289,7 +284,6 @@ pub fn plan<'a>(
             entry,
             grant,
             requested,
-            asked_named,
             wants_special,
         }
     });
@@ -314,12 +308,7 @@ impl DecisionPlan<'_> {
             Err(reason) => return refuse(*reason, None, Vec::new()),
         };
         let request = self.request;
-        let Found {
-            entry,
-            grant,
-            asked_named,
-            ..
-        } = *found;
+        let Found { entry, grant, .. } = *found;
 
         let mut basis = Basis {
             covenant: entry.reference.clone(),
@@ -362,10 +351,7 @@ impl DecisionPlan<'_> {
         for &(field, spec) in &found.requested {
             let reason = match spec {
                 None => Some(WithheldReason::UnknownField),
-                // Fields taken from the grant itself need no membership check.
-                Some(_) if asked_named && !grant.fields.contains(field) => {
-                    Some(WithheldReason::FieldNotGranted)
-                }
+                Some(_) if !grant.fields.contains(field) => Some(WithheldReason::FieldNotGranted),
                 Some(spec) if spec.special_category && !grant.special_categories => {
                     Some(WithheldReason::SpecialCategoryNotGranted)
                 }

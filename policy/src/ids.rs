@@ -276,11 +276,11 @@ mod tests {
 
     #[test]
     fn bsn_debug_and_display_never_show_the_whole_number() {
-        let bsn: Bsn = "123456782".parse().unwrap();
-        assert_eq!(bsn.to_string(), "*******82");
-        assert_eq!(format!("{bsn:?}"), "Bsn(*******82)");
-        assert!(!format!("{bsn:?}{bsn}").contains("1234567"));
-        assert_eq!(bsn.expose(), "123456782");
+        let number: Bsn = "123456782".parse().unwrap();
+        assert_eq!(number.to_string(), "*******82");
+        assert_eq!(format!("{number:?}"), "Bsn(*******82)");
+        assert!(!format!("{number:?}{number}").contains("1234567"));
+        assert_eq!(number.expose(), "123456782");
     }
 
     #[test]

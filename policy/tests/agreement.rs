@@ -172,7 +172,8 @@ fn disclosure(
         requester: requester.clone(),
         subject: *subject,
         purpose: grant.purpose.clone(),
-        fields: Vec::new(),
+        // Every field of the grant, named (a request naming none releases nothing).
+        fields: grant.fields.clone(),
     };
     let decision = decide(
         &request,
@@ -325,7 +326,7 @@ fn check_subject(
             requester: requester.clone(),
             subject: *subject,
             purpose: plan.grant().purpose.clone(),
-            fields: Vec::new(),
+            fields: plan.grant().fields.clone(),
         };
         let decision = decide(
             &request,

@@ -358,34 +358,27 @@ fn permit_names_covenant_id_version_hash_legal_basis_and_consent_id() {
 }
 
 #[test]
-fn empty_field_list_means_every_releasable_field_of_the_grant() {
-    let permit = expect_permit(run_example(&request(SDD, "job-mediation", &[])));
-    assert_eq!(permit.released, fields(&CONSENTED));
+fn empty_field_list_releases_nothing_even_with_a_consent() {
+    let refusal = expect_refusal(run_example(&request(SDD, "job-mediation", &[])));
+    assert_eq!(refusal.reason, RefusalReason::FieldNotGranted);
+    assert_eq!(refusal.withheld, Vec::new());
+    let covenant = example_covenant();
     assert_eq!(
-        permit.withheld,
-        vec![
-            withheld("certificates", WithheldReason::ConsentDoesNotCover),
-            withheld("work_experience", WithheldReason::ConsentDoesNotCover),
-            withheld("preferred_sector", WithheldReason::ConsentDoesNotCover),
-            withheld("cv", WithheldReason::ConsentDoesNotCover),
-            withheld(
-                "mental_health_complaints",
-                WithheldReason::SpecialCategoryNotConsented
-            ),
-        ]
+        refusal.basis,
+        Some(job_mediation_basis(&covenant, Some(CONSENT_ID)))
     );
 }
 
 #[test]
-fn empty_field_list_under_legal_obligation_releases_the_whole_grant() {
-    let permit = expect_permit(run(
+fn empty_field_list_under_legal_obligation_releases_nothing() {
+    let refusal = expect_refusal(run(
         vec![open_signed(example_covenant())],
         vec![],
         &request(SDD, "bijstand-intake", &[]),
         now(),
     ));
-    assert_eq!(permit.released, fields(&["ww_end_date", "adviser_contact"]));
-    assert_eq!(permit.withheld, Vec::new());
+    assert_eq!(refusal.reason, RefusalReason::FieldNotGranted);
+    assert_eq!(refusal.withheld, Vec::new());
 }
 
 #[test]

@@ -132,15 +132,11 @@ fn consent_current_and_usable(r: &ConsentRecord, w: &World, entry: &CovenantEntr
 /// Which consents the invariants take as ones `decide` may rely on.
 type UsableModel = fn(&ConsentRecord, &World, &CovenantEntry) -> bool;
 
-/// The fields a request asks for, without repeats; the grant's fields when it names none.
-fn requested(w: &World, grant: &Grant) -> Vec<FieldName> {
-    let source = if w.request.fields.is_empty() {
-        &grant.fields
-    } else {
-        &w.request.fields
-    };
+/// The fields a request asks for, without repeats (none when it names none: an empty request
+/// releases nothing).
+fn requested(w: &World) -> Vec<FieldName> {
     let mut out: Vec<FieldName> = Vec::new();
-    for f in source {
+    for f in &w.request.fields {
         if !out.contains(f) {
             out.push(f.clone());
         }
@@ -233,7 +229,7 @@ fn check_invariants(
     let names = |f: &FieldName| consent.is_some_and(|r| r.claims.names_field(f));
 
     let any_usable = w.consents.iter().any(|r| consent_usable(r, w, entry));
-    let wanted = requested(w, grant);
+    let wanted = requested(w);
 
     // Consent required and none usable: refused at the consent step with the precise reason.
     if grant.consent_required && !any_usable {
@@ -287,7 +283,7 @@ fn check_invariants(
 
     for f in released {
         // released ⊆ requested ∩ granted ∩ catalogued (∩ consented where required).
-        prop_assert!(w.request.fields.is_empty() || w.request.fields.contains(f));
+        prop_assert!(w.request.fields.contains(f), "released {} not asked for", f);
         prop_assert!(grant.fields.contains(f), "released ungranted {}", f);
         prop_assert!(catalogue.contains(f), "released uncatalogued {}", f);
         if grant.consent_required {

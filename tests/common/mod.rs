@@ -218,7 +218,8 @@ impl Gateway {
         jti
     }
 
-    /// `who` stores `record` (`{"fields": {…}}`) for (`purpose`, `bsn`); returns the answer.
+    /// `who` stores `record` (`{"fields": {…}}`) for (`purpose`, `bsn`) with
+    /// `POST /v1/handovers`; returns the answer.
     pub async fn put_handover(
         &self,
         who: &str,
@@ -226,16 +227,8 @@ impl Gateway {
         bsn: &str,
         record: &Value,
     ) -> ClientResponse {
-        let body = serde_json::to_vec(record).expect("record serialises");
-        self.client(who)
-            .send(
-                Method::PUT,
-                &format!("/v1/handovers/{purpose}/{bsn}"),
-                None,
-                Some(body),
-            )
-            .await
-            .expect("handover answered")
+        let body = demo::handover_request(purpose, bsn, record);
+        post(&self.client(who), "/v1/handovers", &body).await
     }
 
     /// `who` asks for a disclosure.

@@ -154,6 +154,17 @@ pub fn demo_handover() -> serde_json::Value {
     }})
 }
 
+/// The body of `POST /v1/handovers` that stores `record` (`{"fields": {…}}`, as
+/// [`demo_handover`] gives it) for (`purpose`, `bsn`). The BSN travels in the body, never in a
+/// URL.
+pub fn handover_request(purpose: &str, bsn: &str, record: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "purpose": purpose,
+        "subject": { "bsn": bsn },
+        "fields": record.get("fields").cloned().unwrap_or(serde_json::Value::Null),
+    })
+}
+
 /// A fresh consent id (`jti`): `consent_` and 32 random hex digits.
 pub fn new_consent_id() -> String {
     let mut bytes = [0u8; 16];

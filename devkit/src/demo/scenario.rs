@@ -94,9 +94,14 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
                 "adviser_contact": "J. de Vries, UWV Dordrecht, 088-8989898"
             }});
         }
-        let path = format!("/v1/handovers/{purpose}/{CLIENT_WITH_CONSENT}");
+        let body = super::handover_request(purpose, CLIENT_WITH_CONSENT, &record);
         let r = uwv
-            .send(Method::PUT, &path, None, Some(serde_json::to_vec(&record)?))
+            .send(
+                Method::POST,
+                "/v1/handovers",
+                None,
+                Some(serde_json::to_vec(&body)?),
+            )
             .await?;
         println!("   {purpose}: HTTP {}", r.status);
     }
@@ -120,8 +125,23 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         &r,
     );
 
+    let r = ask(
+        &sdd,
+        "bijstand-intake",
+        CLIENT_WITH_CONSENT,
+        &["ww_end_date", "adviser_contact"],
+    )
+    .await?;
+    show(
+        "4. GRANTED: Bijstand intake on a legal obligation, no consent needed (the two fields it names)",
+        &r,
+    );
+
     let r = ask(&sdd, "bijstand-intake", CLIENT_WITH_CONSENT, &[]).await?;
-    show("4. GRANTED: Bijstand intake on a legal obligation, no consent needed (all the grant allows)", &r);
+    show(
+        "5. REFUSED: a request that names no fields (there is no \"give me everything\")",
+        &r,
+    );
 
     let r = ask(
         &sdd,
@@ -130,7 +150,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         &["own_transport"],
     )
     .await?;
-    show("5. REFUSED: a client who gave no consent", &r);
+    show("6. REFUSED: a client who gave no consent", &r);
 
     let r = ask(
         &gorinchem,
@@ -140,7 +160,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
     )
     .await?;
     show(
-        "6. REFUSED: Gemeente Gorinchem is outside the Drechtsteden covenant",
+        "7. REFUSED: Gemeente Gorinchem is outside the Drechtsteden covenant",
         &r,
     );
 
@@ -152,7 +172,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
     )
     .await?;
     show(
-        "7. REFUSED: fields outside the grant (debts, addiction history)",
+        "8. REFUSED: fields outside the grant (debts, addiction history)",
         &r,
     );
 
@@ -165,7 +185,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         )
         .await?;
     println!(
-        "\n8. The client withdraws consent; UWV revokes it: HTTP {} ({} handover record(s) destroyed)",
+        "\n9. The client withdraws consent; UWV revokes it: HTTP {} ({} handover record(s) destroyed)",
         r.status,
         r.json()["handovers_destroyed"]
     );
@@ -176,7 +196,7 @@ pub async fn run_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
         &["own_transport"],
     )
     .await?;
-    show("9. REFUSED: the consent is revoked", &r);
+    show("10. REFUSED: the consent is revoked", &r);
     Ok(())
 }
 
@@ -185,20 +205,20 @@ pub fn print_curl(certs: &Path, port: u16) {
     let c = certs.display();
     println!("\nThe gateway keeps running on https://localhost:{port}. Try it yourself:\n");
     println!(
-        "  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"bijstand-intake\"}}' \\\n    https://localhost:{port}/v1/disclosures\n"
+        "  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"bijstand-intake\",\"fields\":[\"ww_end_date\"]}}' \\\n    https://localhost:{port}/v1/disclosures\n"
     );
     println!(
-        "  # outside the covenant → no-active-covenant\n  curl --cacert {c}/ca.pem --cert {c}/gorinchem.pem --key {c}/gorinchem-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"job-mediation\"}}' \\\n    https://localhost:{port}/v1/disclosures\n"
+        "  # outside the covenant → no-active-covenant\n  curl --cacert {c}/ca.pem --cert {c}/gorinchem.pem --key {c}/gorinchem-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"purpose\":\"job-mediation\",\"fields\":[\"own_transport\"]}}' \\\n    https://localhost:{port}/v1/disclosures\n"
     );
     println!(
-        "  # a BSN failing the 11-check → invalid-bsn\n  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"123456789\"}},\"purpose\":\"job-mediation\"}}' \\\n    https://localhost:{port}/v1/disclosures\n"
+        "  # a BSN failing the 11-check → invalid-bsn\n  curl --cacert {c}/ca.pem --cert {c}/sdd.pem --key {c}/sdd-key.pem \\\n    -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"123456789\"}},\"purpose\":\"job-mediation\",\"fields\":[\"own_transport\"]}}' \\\n    https://localhost:{port}/v1/disclosures\n"
     );
     println!(
         "  # no client certificate → no-client-certificate\n  curl --cacert {c}/ca.pem -H 'content-type: application/json' -d '{{}}' https://localhost:{port}/v1/disclosures\n"
     );
     if let Ok(token) = person_token(certs, "fg-sdd-1", SDD, &["privacy-officer"]) {
         println!(
-            "  # as the Sociale Dienst's privacy officer: the audit log, and the report for the client\n  TOKEN={token}\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/records\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'accept: text/html' https://localhost:{port}/v1/audit/subjects/{CLIENT_WITH_CONSENT} > report.html\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/verify\n"
+            "  # as the Sociale Dienst's privacy officer: the audit log, and the report for the client\n  TOKEN={token}\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/records\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'accept: text/html' \\\n    -H 'content-type: application/json' -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}}}}' \\\n    https://localhost:{port}/v1/audit/subject-reports > report.html\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"subject\":{{\"bsn\":\"{CLIENT_WITH_CONSENT}\"}},\"decision\":\"refuse\"}}' https://localhost:{port}/v1/audit/records/search\n  curl --cacert {c}/ca.pem -H \"authorization: Bearer $TOKEN\" https://localhost:{port}/v1/audit/verify\n"
         );
     }
     println!("Stop with Ctrl-C.");

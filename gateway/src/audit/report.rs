@@ -385,13 +385,20 @@ fn field_label_nl(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Where the person reading the report lives: times are shown in Dutch local time.
+const DUTCH_TIME: chrono_tz::Tz = chrono_tz::Europe::Amsterdam;
+
+/// A stored time (RFC 3339, UTC) as the person reads it: Dutch local time with the zone named
+/// (`CET` in winter, `CEST` in summer), e.g. `29-11-2026 om 15:04 (Nederlandse tijd, CET)`.
 fn when(time: &str, lang: Lang) -> String {
     match DateTime::parse_from_rfc3339(time) {
         Ok(t) => {
-            let t = t.with_timezone(&Utc);
+            let t = t.with_timezone(&DUTCH_TIME);
             match lang {
-                Lang::Nl => t.format("%d-%m-%Y om %H:%M (UTC)").to_string(),
-                Lang::En => t.format("%d %b %Y, %H:%M UTC").to_string(),
+                Lang::Nl => t
+                    .format("%d-%m-%Y om %H:%M (Nederlandse tijd, %Z)")
+                    .to_string(),
+                Lang::En => t.format("%d %b %Y, %H:%M (Dutch time, %Z)").to_string(),
             }
         }
         Err(_) => time.to_owned(),
@@ -656,6 +663,45 @@ mod tests {
         }
         assert!(render_html(&report, Lang::Nl).contains("Of u eigen vervoer heeft"));
         assert!(render_html(&report, Lang::En).contains("own means of transport"));
+    }
+
+    #[test]
+    fn times_are_shown_in_dutch_local_time_with_the_zone_named() {
+        // Winter: CET is UTC+1.
+        assert_eq!(
+            when("2026-11-29T14:04:05.123456Z", Lang::Nl),
+            "29-11-2026 om 15:04 (Nederlandse tijd, CET)"
+        );
+        assert_eq!(
+            when("2026-11-29T14:04:05.123456Z", Lang::En),
+            "29 Nov 2026, 15:04 (Dutch time, CET)"
+        );
+        // Summer: CEST is UTC+2, and the date moves with the clock.
+        assert_eq!(
+            when("2026-07-14T22:30:00.000000Z", Lang::Nl),
+            "15-07-2026 om 00:30 (Nederlandse tijd, CEST)"
+        );
+        assert_eq!(
+            when("2026-07-14T22:30:00Z", Lang::En),
+            "15 Jul 2026, 00:30 (Dutch time, CEST)"
+        );
+        // Either side of the change to summer time (29 March 2026, 02:00 CET → 03:00 CEST).
+        assert!(when("2026-03-29T00:59:00Z", Lang::En).ends_with("01:59 (Dutch time, CET)"));
+        assert!(when("2026-03-29T01:00:00Z", Lang::En).ends_with("03:00 (Dutch time, CEST)"));
+        // What is not a time is shown as it is.
+        assert_eq!(when("gisteren", Lang::Nl), "gisteren");
+        let report = SubjectReport {
+            subject: "*******33".into(),
+            generated_at: "2026-07-14T22:30:00.000000Z".into(),
+            scope: ReportScope::All,
+            disclosures: vec![],
+        };
+        let html = render_html(&report, Lang::Nl);
+        assert!(
+            html.contains("15-07-2026 om 00:30 (Nederlandse tijd, CEST)"),
+            "{html}"
+        );
+        assert!(!html.contains("UTC"), "{html}");
     }
 
     #[test]

@@ -1,24 +1,26 @@
-//! The privacy officer's endpoints: `GET /v1/audit/records` (filtered, cursor pages),
-//! `GET /v1/audit/subjects/{bsn}` (the data-subject report, JSON or HTML) and
-//! `GET /v1/audit/export` (CSV or JSON Lines, streamed). Thin: token → role → parameters → the
-//! function in `audit::` that records the read and does it. Never logs a path or query: they may
-//! hold a BSN.
+//! The privacy officer's endpoints: `GET /v1/audit/records` (filtered, cursor pages) and
+//! `POST /v1/audit/records/search` (the same with the filter in the body, where a subject may be
+//! named), `POST /v1/audit/subject-reports` (the data-subject report, JSON or HTML) and
+//! `GET`/`POST /v1/audit/export` (CSV or JSON Lines, streamed). A subject's BSN travels only in a
+//! request body, never in a path or query (proxies and browsers record URLs). Thin: token → role
+//! → parameters → the function in `audit::` that records the read and does it.
 
-use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use policy::Bsn;
+use serde::Deserialize;
 
+use crate::api::SubjectRef;
 use crate::audit::export::{self, ExportFormat};
 use crate::audit::report::{self, Lang};
 use crate::audit::review::{self, PageRequest, Params, Reader, ReviewError, ReviewFilter};
 use crate::auth::HumanClaims;
 use crate::http::problem::{bearer, ApiError};
-use crate::ops::error::OpError;
+use crate::http::{parse_json, query_pairs, QueryPairs};
 use crate::state::AppState;
 
 impl From<ReviewError> for ApiError {
@@ -27,20 +29,85 @@ impl From<ReviewError> for ApiError {
     }
 }
 
+/// The query parameters of `GET /v1/audit/records`: the filter (no subject) and the page.
+pub const RECORDS_QUERY: &[&str] = &[
+    "from", "to", "purpose", "org", "decision", "reason", "kind", "cursor", "limit",
+];
+/// The query parameters of `GET /v1/audit/export`: the filter (no subject) and the format.
+pub const EXPORT_QUERY: &[&str] = &[
+    "from", "to", "purpose", "org", "decision", "reason", "kind", "format",
+];
+
 /// The routes, merged into the v1 router.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/audit/records", get(records))
-        .route("/v1/audit/subjects/{bsn}", get(subject_report))
-        .route("/v1/audit/export", get(export_log))
+        .route("/v1/audit/records/search", post(search_records))
+        .route("/v1/audit/subject-reports", post(subject_report))
+        .route("/v1/audit/export", get(export_log).post(export_log_by_body))
 }
 
-type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+/// The body of `POST /v1/audit/records/search` and `POST /v1/audit/export`: the parameters of
+/// the GET forms, and the subject, whose BSN may travel only in a body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    #[serde(default)]
+    subject: Option<SubjectRef>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    org: Option<String>,
+    #[serde(default)]
+    decision: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+    #[serde(default)]
+    format: Option<String>,
+}
 
-fn pairs(query: RawQuery) -> Result<Vec<(String, String)>, ApiError> {
-    query
-        .map(|Query(p)| p)
-        .map_err(|_| ApiError::malformed("the query string is not well-formed"))
+impl ReviewBody {
+    /// The members other than the subject as name/value pairs, checked like a query string.
+    fn pairs(&self) -> Vec<(String, String)> {
+        let members = [
+            ("from", self.from.clone()),
+            ("to", self.to.clone()),
+            ("purpose", self.purpose.clone()),
+            ("org", self.org.clone()),
+            ("decision", self.decision.clone()),
+            ("reason", self.reason.clone()),
+            ("kind", self.kind.clone()),
+            ("cursor", self.cursor.clone()),
+            ("limit", self.limit.map(|l| l.to_string())),
+            ("format", self.format.clone()),
+        ];
+        members
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect()
+    }
+}
+
+/// A POST endpoint takes its parameters in the body; a query string is refused.
+fn no_query(query: QueryPairs) -> Result<(), ApiError> {
+    let pairs = query_pairs(query)?;
+    if pairs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::malformed(
+            "this endpoint takes no query parameters: give them in the JSON body",
+        ))
+    }
 }
 
 /// Verify the bearer token and apply the access rule; a person with a valid token but without
@@ -68,30 +135,50 @@ fn private(mut resp: Response) -> Response {
     resp
 }
 
-async fn records(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: RawQuery,
+/// One page of the records `reader` may see, selected by `pairs` (filter and page) and
+/// `subject`.
+async fn list_page(
+    state: &AppState,
+    reader: &Reader,
+    pairs: &[(String, String)],
+    subject: Option<SubjectRef>,
 ) -> Result<Response, ApiError> {
-    let reader = reader(&state, &headers, "records").await?;
-    let pairs = pairs(query)?;
-    let mut allowed = review::FILTER_PARAMS.to_vec();
-    allowed.extend(["cursor", "limit"]);
-    let params = Params::parse(&pairs, &allowed)?;
-    let filter = ReviewFilter::from_params(&params)?;
+    let params = Params::parse(pairs, RECORDS_QUERY)?;
+    let mut filter = ReviewFilter::from_params(&params)?;
+    filter.subject = subject.map(|s| s.bsn);
     let page = PageRequest::from_params(&params)?;
-    let page = review::list(&state, &reader, &filter, page).await?;
+    let page = review::list(state, reader, &filter, page).await?;
     Ok(private(Json(page).into_response()))
 }
 
-/// HTML when `format=html`, or without `format` when the client prefers `text/html` to JSON.
+async fn records(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let reader = reader(&state, &headers, "records").await?;
+    let pairs = query_pairs(query)?;
+    list_page(&state, &reader, &pairs, None).await
+}
+
+async fn search_records(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let reader = reader(&state, &headers, "records").await?;
+    no_query(query)?;
+    let body: ReviewBody = parse_json(body)?;
+    list_page(&state, &reader, &body.pairs(), body.subject).await
+}
+
+/// HTML when `format` is `html`, or without `format` when the client prefers `text/html` to JSON.
 fn wants_html(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
     match format {
         Some("html") => Ok(true),
         Some("json") => Ok(false),
-        Some(_) => Err(ApiError::malformed(
-            "query parameter `format`: json or html",
-        )),
+        Some(_) => Err(ApiError::malformed("`format`: json or html")),
         None => {
             let accept = headers
                 .get(header::ACCEPT)
@@ -106,24 +193,34 @@ fn wants_html(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiErro
     }
 }
 
+/// The body of `POST /v1/audit/subject-reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectReportBody {
+    subject: SubjectRef,
+    /// `json` or `html`; without it, the `Accept` header decides.
+    #[serde(default)]
+    format: Option<String>,
+    /// The language of the HTML document: `nl` (default) or `en`.
+    #[serde(default)]
+    lang: Option<String>,
+}
+
 async fn subject_report(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(bsn): Path<String>,
-    query: RawQuery,
+    query: QueryPairs,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "subject-report").await?;
-    let bsn: Bsn = bsn.parse().map_err(|_| ApiError::Op(OpError::InvalidBsn))?;
-    let pairs = pairs(query)?;
-    let params = Params::parse(&pairs, &["format", "lang"])?;
-    let html = wants_html(params.get("format"), &headers)?;
-    let lang = match params.get("lang") {
+    no_query(query)?;
+    let body: SubjectReportBody = parse_json(body)?;
+    let html = wants_html(body.format.as_deref(), &headers)?;
+    let lang = match body.lang.as_deref() {
         None => Lang::default(),
-        Some(l) => {
-            Lang::parse(l).ok_or_else(|| ApiError::malformed("query parameter `lang`: nl or en"))?
-        }
+        Some(l) => Lang::parse(l).ok_or_else(|| ApiError::malformed("`lang`: nl or en"))?,
     };
-    let report = report::build(&state, &reader, &bsn).await?;
+    let report = report::build(&state, &reader, &body.subject.bsn).await?;
     if !html {
         return Ok(private(Json(report).into_response()));
     }
@@ -143,20 +240,43 @@ async fn subject_report(
 async fn export_log(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: RawQuery,
+    query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "export").await?;
-    let pairs = pairs(query)?;
-    let mut allowed = review::FILTER_PARAMS.to_vec();
-    allowed.push("format");
-    let params = Params::parse(&pairs, &allowed)?;
+    let pairs = query_pairs(query)?;
+    export_response(&state, &reader, &pairs, None).await
+}
+
+async fn export_log_by_body(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let reader = reader(&state, &headers, "export").await?;
+    no_query(query)?;
+    let body: ReviewBody = parse_json(body)?;
+    export_response(&state, &reader, &body.pairs(), body.subject).await
+}
+
+/// The export of the records `reader` may see, selected by `pairs` (filter and format) and
+/// `subject`, streamed.
+async fn export_response(
+    state: &AppState,
+    reader: &Reader,
+    pairs: &[(String, String)],
+    subject: Option<SubjectRef>,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(pairs, EXPORT_QUERY)?;
     let format = match params.get("format") {
         None => ExportFormat::Jsonl,
-        Some(f) => ExportFormat::parse(f)
-            .ok_or_else(|| ApiError::malformed("query parameter `format`: csv or jsonl"))?,
+        Some(f) => {
+            ExportFormat::parse(f).ok_or_else(|| ApiError::malformed("`format`: csv or jsonl"))?
+        }
     };
-    let filter = ReviewFilter::from_params(&params)?;
-    let export = export::begin(&state, &reader, &filter, format).await?;
+    let mut filter = ReviewFilter::from_params(&params)?;
+    filter.subject = subject.map(|s| s.bsn);
+    let export = export::begin(state, reader, &filter, format).await?;
     let through = export.through;
     let stream = futures_util::StreamExt::map(export.into_stream(), |chunk| {
         chunk.map_err(|e| {

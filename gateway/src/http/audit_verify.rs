@@ -2,21 +2,21 @@
 //! the live log, including against this gateway's own head) and `GET /v1/audit/checkpoint-key`
 //! (public: the key that checks checkpoints offline). Thin: token → role → `AuditLog::verify`.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::audit::record::Outcome;
-use crate::audit::review::{self, Reader, Scope};
+use crate::audit::review::{self, Params, Reader, Scope};
 use crate::audit::verify::{Head, VerifyOptions};
 use crate::audit::verify_sources::SourceError;
 use crate::auth::Role;
 use crate::http::problem::{bearer, ApiError};
+use crate::http::{query_pairs, QueryPairs};
 use crate::ops::error::OpError;
 use crate::state::AppState;
 
@@ -27,21 +27,15 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/checkpoint-key", get(checkpoint_key))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyQuery {
-    /// Accept a log whose oldest records were removed (retention).
-    #[serde(default)]
-    allow_pruned: bool,
-    /// A head kept by the caller, `SEQ:sha256:HEX`, that the log must contain.
-    #[serde(default)]
-    expect_head: Option<String>,
-}
+/// The query parameters of `GET /v1/audit/verify`: `allow_pruned` (accept a log whose oldest
+/// records were removed by retention) and `expect_head` (a head kept by the caller,
+/// `SEQ:sha256:HEX`, that the log must contain).
+pub const VERIFY_QUERY: &[&str] = &["allow_pruned", "expect_head"];
 
 async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<VerifyQuery>, QueryRejection>,
+    query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let claims = bearer(&state.humans, &headers)?;
     let reader = Reader {
@@ -52,17 +46,21 @@ async fn verify(
     if !(claims.has(Role::PrivacyOfficer) || claims.has(Role::Operator)) {
         return Err(review::refuse(&state, &claims, "audit-verify").await.into());
     }
-    let Query(q) = query
-        .map_err(|_| ApiError::malformed("query: only allow_pruned and expect_head are allowed"))?;
+    let pairs = query_pairs(query)?;
+    let q = Params::parse(&pairs, VERIFY_QUERY)?;
+    let allow_pruned = match q.get("allow_pruned") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::malformed("query `allow_pruned`: true or false")),
+    };
     let expect_head = q
-        .expect_head
-        .as_deref()
+        .get("expect_head")
         .map(str::parse::<Head>)
         .transpose()
         .map_err(|e| ApiError::malformed(format!("query `expect_head`: {e}")))?;
     review::record_read(&state, &reader, "audit-verify", None, Outcome::Permit).await?;
     let options = VerifyOptions {
-        allow_pruned_prefix: q.allow_pruned || state.config.audit.retention_days.prunes(),
+        allow_pruned_prefix: allow_pruned || state.config.audit.retention_days.prunes(),
         expect_head,
         threads: 0,
     };

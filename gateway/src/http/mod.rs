@@ -7,11 +7,11 @@ pub mod covenants;
 pub mod problem;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use policy::Oin;
 use serde::de::DeserializeOwned;
@@ -50,6 +50,26 @@ impl Peer {
             _ => Err(ApiError::UnknownOrganisation),
         }
     }
+}
+
+/// The query string as name/value pairs: the only way a handler reads a query.
+type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// The query parameters each route reads (method, route template, names), and no others: a
+/// request naming another is refused. None names a person: a subject's BSN travels only in a
+/// request body, because proxies, ingresses and browsers record URLs. The contract tests compare
+/// this list with the OpenAPI description and check every name.
+pub const QUERY_PARAMETERS: [(&str, &str, &[&str]); 3] = [
+    ("GET", "/v1/audit/records", audit_review::RECORDS_QUERY),
+    ("GET", "/v1/audit/export", audit_review::EXPORT_QUERY),
+    ("GET", "/v1/audit/verify", audit_verify::VERIFY_QUERY),
+];
+
+/// The pairs of a query string; a string that does not parse is refused without echo.
+fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .map(|Query(p)| p)
+        .map_err(|_| ApiError::malformed("the query string is not well-formed"))
 }
 
 /// Parse a JSON body; errors name the path and the problem, never the offending value.
@@ -106,23 +126,16 @@ async fn disclosures(
     Ok((StatusCode::OK, Json(response)).into_response())
 }
 
-async fn put_handover(
+async fn store_handover(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
-    Path((purpose, bsn)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let source = peer.organisation(&state)?;
     let body = parse_json(body)?;
-    let stored = crate::ops::handover::put(
-        &state,
-        source,
-        &purpose,
-        &bsn,
-        body,
-        crate::telemetry::current_trace_ids(),
-    )
-    .await?;
+    let stored =
+        crate::ops::handover::put(&state, source, body, crate::telemetry::current_trace_ids())
+            .await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
@@ -285,7 +298,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/consents", post(register_consent))
         .route("/v1/consents/{id}/revoke", post(revoke_consent))
-        .route("/v1/handovers/{purpose}/{bsn}", put(put_handover))
+        .route("/v1/handovers", post(store_handover))
         .route("/v1/disclosures", post(disclosures))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -101,6 +101,7 @@ fn op_status(op: &OpError) -> (StatusCode, &'static str) {
     match op {
         InvalidBsn => (StatusCode::BAD_REQUEST, "Invalid BSN"),
         Malformed(_) => (StatusCode::BAD_REQUEST, "Malformed request"),
+        FieldsRequired => (StatusCode::BAD_REQUEST, "Fields required"),
         Refused { .. } => (StatusCode::FORBIDDEN, "Disclosure refused"),
         InvalidConsentToken(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid consent token"),
         NotConsentIssuer => (StatusCode::FORBIDDEN, "Not the consent issuer"),

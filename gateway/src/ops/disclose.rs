@@ -1,4 +1,4 @@
-//! `POST /v1/disclosures`: decide first (covenant, then consent) — nothing about the subject's
+//! `POST /v1/disclosures`: refuse a request that names no field (`fields-required`), decide first (covenant, then consent) — nothing about the subject's
 //! record is read before a permit — then read and decrypt, keep exactly the decided fields, make
 //! the audit record durable, and only then answer. Never logs a BSN or a value.
 
@@ -91,6 +91,11 @@ pub async fn disclose(
     body: DisclosureRequestBody,
     trace: TraceIds,
 ) -> Result<DisclosureResponse, OpError> {
+    // Minimisation by default: the caller names what it needs. Refused before anything is
+    // decided or read (the request does not depend on who the subject is).
+    if body.fields.is_empty() {
+        return Err(OpError::FieldsRequired);
+    }
     let now = Utc::now();
     let covenants = state.covenants();
     let request = DisclosureRequest {

@@ -11,6 +11,12 @@ pub enum OpError {
     InvalidBsn,
     #[error("{0}")]
     Malformed(String),
+    /// A disclosure request that names no field: the caller must say what it needs (there is no
+    /// "give me everything"). Refused before any decision or read.
+    #[error(
+        "name the fields you need in `fields` (at least one): nothing is released without them"
+    )]
+    FieldsRequired,
     #[error("{}", refusal_text(*.reason))]
     Refused {
         reason: RefusalReason,
@@ -67,6 +73,7 @@ impl OpError {
         match self {
             InvalidBsn => "invalid-bsn",
             Malformed(_) => "malformed-request",
+            FieldsRequired => "fields-required",
             Refused { reason, .. } => reason.as_str(),
             InvalidConsentToken(_) => "invalid-consent-token",
             NotConsentIssuer => "not-consent-issuer",
@@ -162,7 +169,6 @@ impl From<crate::audit::review::ReviewError> for OpError {
             ReviewError::UnknownParameter { .. } | ReviewError::InvalidParameter { .. } => {
                 OpError::Malformed(e.to_string())
             }
-            ReviewError::InvalidBsn => OpError::InvalidBsn,
             ReviewError::AuditUnavailable => OpError::AuditUnavailable,
             ReviewError::Store(e) => {
                 tracing::error!(error = %e, "the audit log cannot be read");

@@ -1,4 +1,4 @@
-//! A source stores the record it may hand over (`PUT /v1/handovers/{purpose}/{bsn}`). Whether it
+//! A source stores the record it may hand over (`POST /v1/handovers`). Whether it
 //! may, and under which consent the record is held, is `policy`'s (`accept_handover`,
 //! `HandoverPlan::held_under`); this use-case reads, seals, stores and audits. Never logs values.
 
@@ -15,19 +15,15 @@ use crate::store::HandoverRow;
 use crate::telemetry::TraceIds;
 use crate::timefmt::{api_time, audit_time};
 
-/// Store a handover record for (`purpose`, `bsn`) from `source`.
+/// Store the handover record `body` (for its purpose and subject) from `source`.
 pub async fn put(
     state: &AppState,
     source: Oin,
-    purpose: &str,
-    bsn: &str,
     body: HandoverBody,
     trace: TraceIds,
 ) -> Result<HandoverStored, OpError> {
-    let bsn: Bsn = bsn.parse().map_err(|_| OpError::InvalidBsn)?;
-    let purpose: Purpose = purpose
-        .parse()
-        .map_err(|e: policy::IdError| OpError::Malformed(format!("purpose: {e}")))?;
+    let bsn: Bsn = body.subject.bsn;
+    let purpose: Purpose = body.purpose;
     if body.fields.is_empty() {
         return Err(OpError::Malformed("fields: give at least one field".into()));
     }
