@@ -415,7 +415,9 @@ mod tests {
     ) -> (tempfile::TempDir, Store, AuditLog, JoinHandle<()>) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}/audit.db", dir.path().display());
-        let store = Store::open(&url, 2).await.expect("store");
+        let store = Store::open(&crate::config::DatabaseSection::new(url))
+            .await
+            .expect("store");
         let (log, task) = AuditLog::start(
             store.clone(),
             GroupCommit {
