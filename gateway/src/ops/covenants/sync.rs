@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::failure_log::FailureLog;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -36,6 +37,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> Option<Joi
         return None;
     }
     Some(tokio::spawn(async move {
+        let failures = FailureLog::new("covenant refresh", Duration::from_secs(60));
         let mut tick = tokio::time::interval(Duration::from_millis(every));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -47,12 +49,16 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> Option<Joi
                 break;
             }
             match sync_once(&state).await {
-                Ok(true) => tracing::info!(
-                    generation = state.covenant_generation(),
-                    "covenants changed in the database; snapshot rebuilt"
-                ),
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "covenant refresh failed; retrying"),
+                Ok(true) => {
+                    failures.succeeded();
+                    tracing::info!(
+                        generation = state.covenant_generation(),
+                        "covenants changed in the database; snapshot rebuilt"
+                    )
+                }
+                Ok(false) => failures.succeeded(),
+                // Retried every interval; logged when it starts, once a minute, when it ends.
+                Err(e) => failures.failed(&e),
             }
         }
     }))
