@@ -234,9 +234,9 @@ stop "$GW_PID"
 # First ask the build whether it has the backend at all: `serve` with a postgres:// URL to a
 # closed port either refuses the URL (no backend) or fails to connect (backend present).
 say "poortwachter (PostgreSQL)"
-pg_config() { # URL OUT
-    sed -e "s|^url = .*|url = \"$1\"|" -e "s|^listen = .*|listen = \"127.0.0.1:$PG_GATEWAY_PORT\"|" \
-        "$CONFIG" >"$2"
+pg_config() { # URL OUT (the server is on loopback: plaintext, which the gateway allows only there)
+    sed -e "s|^url = .*|url = \"$1\"\nsslmode = \"disable\"|" \
+        -e "s|^listen = .*|listen = \"127.0.0.1:$PG_GATEWAY_PORT\"|" "$CONFIG" >"$2"
 }
 pg_config "postgres://poortwachter@127.0.0.1:1/poortwachter" "$WORK/sqlite/postgres-probe.toml"
 timeout 10 "$PW" serve --config "$WORK/sqlite/postgres-probe.toml" \

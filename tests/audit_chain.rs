@@ -158,7 +158,7 @@ async fn a_live_gateway_signs_checkpoints_and_its_database_verifies_until_a_row_
     gw.traffic(40).await;
 
     // The timer covers the tail within a second of the last record.
-    let store = gateway::store::Store::open_read_only(&gw.db_url())
+    let store = gateway::store::Store::open_read_only(&database(&gw.db_url()))
         .await
         .expect("read-only store");
     let head = store.audit_head().await.expect("head").expect("records").0;
@@ -336,7 +336,7 @@ async fn record_id(url: &str, seq: i64) -> String {
 }
 
 async fn verify_at(url: &str) -> gateway::audit::verify::VerifyReport {
-    let store = gateway::store::Store::open_read_only(url)
+    let store = gateway::store::Store::open_read_only(&database(url))
         .await
         .expect("read-only store");
     verify_store(&store, keys(), VerifyOptions::default(), |_| {})

@@ -1086,13 +1086,10 @@ async fn cli_export_and_report_read_the_offline_database_and_are_recorded() {
     assert_eq!(json["disclosures"].as_array().expect("list").len(), 1);
     assert_eq!(json["scope"]["covers"], "all");
 
-    let store = gateway::store::Store::open(
-        &format!(
-            "sqlite://{}/poortwachter.db",
-            dir.canonicalize().expect("dir").display()
-        ),
-        1,
-    )
+    let store = gateway::store::Store::open(&gateway::config::DatabaseSection::new(format!(
+        "sqlite://{}/poortwachter.db",
+        dir.canonicalize().expect("dir").display()
+    )))
     .await
     .expect("store");
     let all = store.audit_records(0, 100_000).await.expect("records");

@@ -181,7 +181,7 @@ async fn every_answered_disclosure_survives_a_sigkill_of_the_gateway() {
     assert_eq!(r.status, 200, "the restarted gateway answers: {}", text(&r));
     received.push(r.json()["disclosure_id"].as_str().unwrap().to_owned());
 
-    let store = gateway::store::Store::open(&db_url(data.path()), 1)
+    let store = gateway::store::Store::open(&database(&db_url(data.path())))
         .await
         .expect("the database opens after the crash");
     assert_audited(&store, &received).await;

@@ -83,6 +83,38 @@ fn deployment_files_parse_and_keep_their_safety_settings() {
         Some(true)
     );
 
+    // The compose PostgreSQL speaks TLS and refuses plaintext from the network; the gateway's
+    // URL leaves TLS to the configuration (verify-full).
+    let postgres: Vec<&str> = compose["services"]["postgres"]["command"]
+        .as_vec()
+        .expect("the postgres service has a command")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(postgres.contains(&"ssl=on"), "{postgres:?}");
+    assert!(
+        postgres.contains(&"hba_file=/etc/postgresql/pg_hba.conf"),
+        "{postgres:?}"
+    );
+    let hba = std::fs::read_to_string(repo().join("deploy/postgres/pg_hba.conf")).unwrap();
+    let rules: Vec<&str> = hba
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r.starts_with("local") || r.starts_with("hostssl") || r.ends_with("reject")),
+        "only TLS over the network: {rules:?}"
+    );
+    let url = compose["services"]["gateway"]["environment"]["POORTWACHTER_DATABASE_URL"]
+        .as_str()
+        .expect("the gateway's database URL");
+    assert!(
+        !url.contains("ssl"),
+        "TLS is set in the configuration, not the URL: {url}"
+    );
+
     let deployment = &yaml_documents("deploy/k8s/deployment.yaml")[0];
     assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
     assert_eq!(deployment["spec"]["replicas"].as_i64(), Some(2));
@@ -119,6 +151,36 @@ fn deployment_files_parse_and_keep_their_safety_settings() {
         dockerfile.matches("FROM ").count() >= 2,
         "multi-stage build"
     );
+}
+
+/// One TLS implementation and one crypto provider: rustls with ring (the PostgreSQL client
+/// included), no OpenSSL, no native-tls, no aws-lc.
+#[test]
+fn the_build_holds_one_tls_stack_rustls_with_ring() {
+    let lock = std::fs::read_to_string(repo().join("Cargo.lock")).unwrap();
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"'))
+        .collect();
+    for other in [
+        "aws-lc-rs",
+        "aws-lc-sys",
+        "openssl",
+        "openssl-sys",
+        "native-tls",
+    ] {
+        assert!(!packages.contains(&other), "Cargo.lock holds {other}");
+    }
+    for needed in ["rustls", "ring", "sqlx-postgres"] {
+        assert!(packages.contains(&needed), "Cargo.lock lacks {needed}");
+    }
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let sqlx = manifest
+        .lines()
+        .find(|l| l.starts_with("sqlx = "))
+        .expect("sqlx in the workspace manifest");
+    assert!(sqlx.contains("\"tls-rustls-ring-webpki\""), "{sqlx}");
 }
 
 #[test]

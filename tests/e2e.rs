@@ -460,9 +460,7 @@ impl AuditOutage {
             .expect("trigger created");
             AuditOutage::Sqlite(db)
         } else {
-            let mut db = sqlx::PgConnection::connect(url)
-                .await
-                .expect("test connects to the gateway's PostgreSQL database");
+            let mut db = postgres_connection(url).await;
             sqlx::raw_sql(
                 "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS \
                  $$ BEGIN RAISE EXCEPTION 'down'; END $$; \

@@ -109,7 +109,7 @@ fn checkpoint_keys() -> CheckpointKeys {
 
 /// Verify the whole log with its signed checkpoints (the verifier privacy officers run).
 async fn assert_log_verifies(url: &str) -> gateway::audit::verify::VerifyReport {
-    let store = gateway::store::Store::open_read_only(url)
+    let store = gateway::store::Store::open_read_only(&database(url))
         .await
         .expect("read-only store opens");
     let report = gateway::audit::verify_sources::verify_store(
@@ -356,12 +356,16 @@ async fn postgres_backend_runs_the_whole_disclosure_path_and_its_audit_chain_ver
         "the final checkpoint covers the head"
     );
 
-    // The offline verifier reads the PostgreSQL database too (read-only).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+    // The offline verifier reads the PostgreSQL database too (read-only, over TLS).
+    let mut verify = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"));
+    verify
         .args(["audit", "verify", "--database", &url, "--checkpoint-key"])
-        .arg(certs_dir().join("audit/checkpoint-ed25519.pub.pem"))
-        .output()
-        .expect("poortwachter runs");
+        .arg(certs_dir().join("audit/checkpoint-ed25519.pub.pem"));
+    match postgres_ca() {
+        Some(ca) => verify.arg("--sslrootcert").arg(ca),
+        None => verify.arg("--no-tls-on-loopback"),
+    };
+    let out = verify.output().expect("poortwachter runs");
     assert!(
         out.status.success(),
         "audit verify: {}{}",
@@ -452,7 +456,7 @@ async fn two_instances_under_concurrent_load_extend_one_unforked_verifiable_chai
     b.stop().await;
     let _data = stop(a).await;
 
-    let store = gateway::store::Store::open(&url, 2)
+    let store = gateway::store::Store::open(&database(&url))
         .await
         .expect("store opens");
     // Every seq once, each record linked to its predecessor, each hash over its content.
@@ -592,4 +596,71 @@ async fn covenant_change_through_one_instance_reaches_the_other_within_the_refre
     let url = a.db_url();
     stop(a).await;
     assert_log_verifies(&url).await;
+}
+
+// ── TLS towards the database ──────────────────────────────────────────────────────────────────
+
+/// The CA of the test server, or `None` (and a note) when the server here is reached in
+/// plaintext (a developer's own, on loopback).
+fn tls_server_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    server_or_skip(test)?;
+    let ca = postgres_ca();
+    if ca.is_none() {
+        assert!(
+            std::env::var("POORTWACHTER_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "POORTWACHTER_REQUIRE_POSTGRES=1 but POORTWACHTER_TEST_POSTGRES_CA is not set"
+        );
+        eprintln!("{test}: skipped, POORTWACHTER_TEST_POSTGRES_CA is not set");
+    }
+    ca
+}
+
+/// Every connection the gateway holds to PostgreSQL is TLS, as PostgreSQL itself reports it.
+#[tokio::test]
+async fn the_gateways_connections_to_postgresql_are_tls() {
+    let Some(_) = tls_server_or_skip("connections are TLS") else {
+        return;
+    };
+    let gw = Gateway::start_on(TestDatabase::Postgres, adjust).await;
+    let r = gw
+        .disclose("sdd", &ask(&bsn(150), "job-mediation", &["own_transport"]))
+        .await;
+    assert_eq!(r.status, 403, "{}", text(&r));
+    let mut db = postgres_connection(&gw.db_url()).await;
+    let connections: Vec<(bool, String)> = sqlx::query_as(
+        "SELECT s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'poortwachter' AND a.datname = current_database()",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("pg_stat_ssl readable");
+    assert!(!connections.is_empty(), "the gateway holds connections");
+    for (ssl, version) in &connections {
+        assert!(ssl, "a plaintext connection: {connections:?}");
+        assert!(version.starts_with("TLSv1."), "{version}");
+    }
+    stop(gw).await;
+}
+
+/// The real test server, its certificate checked against another CA (the development CA of the
+/// organisation certificates): the gateway does not start, and says why.
+#[tokio::test]
+async fn a_postgres_server_whose_certificate_does_not_chain_to_the_configured_ca_stops_the_start() {
+    let Some(_) = tls_server_or_skip("foreign CA") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("temporary directory");
+    use_postgres(data.path(), &postgres_server().expect("server")).await;
+    let path = write_demo_config(data.path(), "127.0.0.1:0");
+    let mut config = Config::load(&path).expect("configuration loads");
+    config.database.sslrootcert = Some(certs_dir().join("ca.pem"));
+    let refused = tokio::time::timeout(Duration::from_secs(30), gateway::cli::serve::start(config))
+        .await
+        .expect("refused in bounded time");
+    let e = match refused {
+        Ok(_) => panic!("the gateway started against a certificate its CA did not sign"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    assert!(e.contains("database.sslrootcert"), "{e}");
 }

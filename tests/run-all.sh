@@ -16,6 +16,27 @@ find_pg_bin() {
   return 1
 }
 
+# A throw-away CA and a server certificate for 127.0.0.1 signed by it (openssl), in $1.
+make_postgres_tls() {
+  local dir="$1"
+  if ! command -v openssl >/dev/null; then
+    echo "== installing openssl (Debian package)"
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -qq openssl >/dev/null
+    else sudo apt-get install -y -qq openssl >/dev/null; fi
+  fi
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=poortwachter test database CA" -keyout "$dir/ca-key.pem" -out "$dir/ca.pem" \
+    2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=127.0.0.1" -keyout "$dir/server-key.pem" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
+    > "$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" \
+    -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
+  chmod 600 "$dir/server-key.pem" "$dir/ca-key.pem"
+}
+
 start_postgres() {
   if ! find_pg_bin; then
     echo "== installing PostgreSQL (Debian package)"
@@ -34,11 +55,26 @@ start_postgres() {
     chown postgres "$PG_DIR"
     run=(runuser -u postgres --)
   fi
-  echo "== starting PostgreSQL on 127.0.0.1:$PG_PORT ($PG_DIR)"
+  echo "== starting PostgreSQL on 127.0.0.1:$PG_PORT ($PG_DIR), TLS only"
+  make_postgres_tls "$PG_DIR/tls"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres "$PG_DIR/tls"; fi
   "${run[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  # Over TCP only TLS connections are accepted: a test that connected in plaintext would fail.
+  cat > "$PG_DIR/data/pg_hba.conf" <<'HBA'
+local     all all                trust
+hostssl   all all 127.0.0.1/32   trust
+hostnossl all all 0.0.0.0/0      reject
+HBA
   "${run[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 \
+        -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.pem -c ssl_key_file=$PG_DIR/tls/server-key.pem" \
+    start >/dev/null
   export POORTWACHTER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  # The gateway and the tests reach it with sslmode verify-full against this CA.
+  export POORTWACHTER_TEST_POSTGRES_CA="$PG_DIR/tls/ca.pem"
+  # For tests that start (and kill) a throw-away server of their own (tests/outage.rs).
+  export POORTWACHTER_TEST_PG_BIN="$PG_BIN"
+  export POORTWACHTER_TEST_PG_TLS="$PG_DIR/tls"
   # The PostgreSQL tests fail instead of skipping when the server is missing.
   export POORTWACHTER_REQUIRE_POSTGRES=1
 }
@@ -56,6 +92,17 @@ stop_postgres() {
 trap stop_postgres EXIT
 
 start_postgres
+
+# The SQLite full-disk test (tests/outage.rs) mounts a small tmpfs: required wherever that works.
+probe_dir="$(mktemp -d)"
+if mount -t tmpfs -o size=1m tmpfs "$probe_dir" 2>/dev/null \
+   || sudo -n mount -t tmpfs -o size=1m tmpfs "$probe_dir" 2>/dev/null; then
+  umount "$probe_dir" 2>/dev/null || sudo -n umount "$probe_dir"
+  export POORTWACHTER_REQUIRE_MOUNT=1
+else
+  echo "== no tmpfs can be mounted here (needs root or sudo): the SQLite full-disk test skips"
+fi
+rmdir "$probe_dir"
 
 echo "== policy stays pure: built alone, chrono has no clock, so a clock read does not compile"
 cargo check -p policy

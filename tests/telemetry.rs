@@ -79,7 +79,9 @@ async fn exported_spans_and_metrics_carry_no_bsn_and_no_field_value() {
     }
 
     // Audit records of disclosures carry the trace id of their request.
-    let store = gateway::store::Store::open(&db_url, 1).await.unwrap();
+    let store = gateway::store::Store::open(&gateway::config::DatabaseSection::new(db_url.clone()))
+        .await
+        .unwrap();
     let records = store.audit_records(0, 1000).await.unwrap();
     let disclosures: Vec<_> = records
         .iter()

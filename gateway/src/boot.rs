@@ -118,7 +118,7 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
         .map_err(|e| StartError::Secret(format!("secrets.kek: {e}")))?;
     let pseudonymizer = Pseudonymizer::new(&config.secret("secrets.pseudonym_key", 32)?);
     let checkpointing = crate::audit::Checkpointing::from_config(&config.audit)?;
-    let store = Store::open(&config.database.url, config.database.max_connections).await?;
+    let store = Store::open(&config.database).await?;
     // Read before the import and the build: a change by another instance in between only
     // causes one more rebuild (ops::covenants::sync), never a missed one.
     let covenant_generation = store.covenant_generation().await?;

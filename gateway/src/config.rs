@@ -85,10 +85,104 @@ pub struct DatabaseSection {
     /// Maximum pool connections.
     #[serde(default = "default_pool")]
     pub max_connections: u32,
+    /// PostgreSQL only: how the connection is protected. `verify-full` (the default): TLS, the
+    /// server's certificate must chain to `sslrootcert` and name the URL's host. `disable`: no
+    /// TLS, accepted only for a server on loopback or a Unix socket. TLS settings in the URL
+    /// itself (`?sslmode=`, `?sslrootcert=`, …) are refused: the URL often comes from a secret or
+    /// an environment variable, and must not be able to weaken what this file says.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// PostgreSQL only: the CA certificate(s) (PEM) the server's certificate must chain to.
+    /// Required with `sslmode = "verify-full"`.
+    #[serde(default)]
+    pub sslrootcert: Option<PathBuf>,
+    /// Longest wait for a database connection, in milliseconds, before a request is refused
+    /// (`unavailable`) or an audit commit fails (`audit-unavailable`). While the database is
+    /// down, this is how long each request waits for its refusal; keep it well below
+    /// `limits.request_timeout_ms`.
+    #[serde(default = "default_acquire_timeout")]
+    pub acquire_timeout_ms: u64,
 }
 
 fn default_pool() -> u32 {
     8
+}
+fn default_acquire_timeout() -> u64 {
+    2000
+}
+
+/// `database.sslmode`: TLS towards PostgreSQL (PostgreSQL's own names for the two modes kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// TLS; the certificate chains to `sslrootcert` and names the host the URL connects to.
+    #[default]
+    VerifyFull,
+    /// No TLS: only for a server on loopback (`127.0.0.0/8`, `::1`, `localhost`) or a Unix
+    /// socket, checked when the database is opened.
+    Disable,
+}
+
+/// Parameters of a PostgreSQL URL that would set TLS behind the configuration's back.
+pub const URL_TLS_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+];
+
+impl DatabaseSection {
+    /// A database section for `url` with every other key at its default (tools and tests).
+    pub fn new(url: impl Into<String>) -> DatabaseSection {
+        DatabaseSection {
+            url: url.into(),
+            url_env: None,
+            max_connections: default_pool(),
+            sslmode: SslMode::default(),
+            sslrootcert: None,
+            acquire_timeout_ms: default_acquire_timeout(),
+        }
+    }
+
+    /// Whether the URL names a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+
+    /// The section's own rules for PostgreSQL (the host is checked when the database is opened):
+    /// no TLS settings in the URL, and a CA for `verify-full`. `(key, message)` on failure.
+    pub fn check_tls(&self) -> Result<(), (String, String)> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let query = self.url.split_once('?').map_or("", |(_, q)| q);
+        for pair in query.split('&') {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if URL_TLS_PARAMETERS.contains(&key) {
+                return Err((
+                    "database.url".into(),
+                    format!(
+                        "the URL sets `{key}`; TLS towards PostgreSQL is set by database.sslmode \
+                         and database.sslrootcert only: remove it from the URL"
+                    ),
+                ));
+            }
+        }
+        if self.sslmode == SslMode::VerifyFull && self.sslrootcert.is_none() {
+            return Err((
+                "database.sslrootcert".into(),
+                "required for PostgreSQL with sslmode = \"verify-full\" (the default): the CA \
+                 certificate (PEM) the database server's certificate must chain to"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where a secret comes from: a file holding base64, or an environment variable holding base64.
@@ -331,6 +425,9 @@ impl Config {
         if let Some(k) = self.audit.checkpoint_key.as_mut() {
             fix(k)
         }
+        if let Some(ca) = self.database.sslrootcert.as_mut() {
+            fix(ca)
+        }
         self.audit.checkpoint_previous_keys.iter_mut().for_each(fix);
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let p = Path::new(rest);
@@ -352,6 +449,13 @@ impl Config {
             return Err((
                 "database.url".into(),
                 "must start with sqlite://, postgres:// or postgresql://".into(),
+            ));
+        }
+        self.database.check_tls()?;
+        if self.database.acquire_timeout_ms == 0 {
+            return Err((
+                "database.acquire_timeout_ms".into(),
+                "must be at least 1".into(),
             ));
         }
         if self.audit.checkpoint_every_records == 0 || self.audit.checkpoint_every_secs == 0 {
@@ -550,6 +654,9 @@ pseudonym_key = { file = "p.b64" }
         assert_eq!(c.organisations.len(), 2);
         assert_eq!(c.covenants[0].signatures.len(), 2);
         assert!(c.database.url.starts_with("sqlite:///var/lib/"));
+        // Ready for PostgreSQL (the URL comes from the environment): TLS, verify-full.
+        assert_eq!(c.database.sslmode, SslMode::VerifyFull);
+        assert!(c.database.sslrootcert.is_some());
     }
 
     #[test]
@@ -573,5 +680,55 @@ pseudonym_key = { file = "p.b64" }
             .unwrap_err()
             .to_string();
         assert!(msg.contains("database.url"), "{msg}");
+    }
+
+    /// A `postgres://` URL with nothing else said goes over TLS with verify-full: without a CA
+    /// to verify against the configuration is refused, naming the key, never run in plaintext.
+    #[test]
+    fn a_postgres_url_without_tls_settings_is_refused_not_run_in_plaintext() {
+        let text = MINIMAL.replace("sqlite://x.db", "postgres://pw@db.internal/pw");
+        let msg = Config::parse(&text, "t.toml", Path::new("/etc/pw"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("database.sslrootcert"), "{msg}");
+
+        let text = text.replace(
+            "url = \"postgres://pw@db.internal/pw\"",
+            "url = \"postgres://pw@db.internal/pw\"\nsslrootcert = \"db-ca.pem\"",
+        );
+        let c = Config::parse(&text, "t.toml", Path::new("/etc/pw")).unwrap();
+        assert_eq!(c.database.sslmode, SslMode::VerifyFull);
+        assert_eq!(
+            c.database.sslrootcert,
+            Some(PathBuf::from("/etc/pw/db-ca.pem"))
+        );
+        assert_eq!(c.database.acquire_timeout_ms, 2000);
+    }
+
+    /// The URL (often from a secret or an environment variable) cannot weaken TLS.
+    #[test]
+    fn tls_settings_in_a_postgres_url_are_refused() {
+        for query in [
+            "sslmode=disable",
+            "sslmode=require",
+            "sslrootcert=/tmp/x.pem",
+        ] {
+            let text = MINIMAL.replace(
+                "url = \"sqlite://x.db\"",
+                &format!(
+                    "url = \"postgres://pw@db.internal/pw?{query}\"\nsslrootcert = \"ca.pem\""
+                ),
+            );
+            let msg = Config::parse(&text, "t.toml", Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("database.url"), "{query}: {msg}");
+        }
+        let text = MINIMAL.replace("sqlite://x.db", "postgres://pw@db.internal/pw");
+        let text = text.replace("[database]\n", "[database]\nsslmode = \"prefer\"\n");
+        let msg = Config::parse(&text, "t.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("database.sslmode"), "{msg}");
     }
 }

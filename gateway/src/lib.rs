@@ -15,6 +15,7 @@ pub mod consent_token;
 pub mod covenant_diff;
 pub mod covenant_sig;
 pub mod crypto;
+pub mod failure_log;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -71,6 +71,8 @@ struct Registry {
     audit_wait: HistogramData,
     audit_records: u64,
     audit_commit_failures: u64,
+    /// reason → requests answered 503 with it
+    unavailable: BTreeMap<String, u64>,
 }
 
 /// The gateway's metrics. Cheap to share behind the `AppState`.
@@ -81,6 +83,7 @@ pub struct Metrics {
     audit_commit: Histogram<f64>,
     audit_wait: Histogram<f64>,
     audit_records: Counter<u64>,
+    unavailable: Counter<u64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -129,6 +132,13 @@ impl Metrics {
             audit_records: meter
                 .u64_counter("poortwachter.audit.records")
                 .with_description("Audit records committed")
+                .build(),
+            unavailable: meter
+                .u64_counter("poortwachter.unavailable")
+                .with_description(
+                    "Requests refused with 503 because the database or the audit log failed \
+                     them or time ran out, by reason",
+                )
                 .build(),
         }
     }
@@ -184,6 +194,16 @@ impl Metrics {
             } else {
                 r.audit_commit_failures += 1;
             }
+        }
+    }
+
+    /// Count one request refused with 503 `reason` (`unavailable`, `audit-unavailable`,
+    /// `timeout`): the database or the audit log failed it, or its time ran out.
+    pub fn unavailable(&self, reason: &str) {
+        self.unavailable
+            .add(1, &[KeyValue::new("reason", reason.to_owned())]);
+        if let Ok(mut r) = self.registry.lock() {
+            *r.unavailable.entry(reason.to_owned()).or_default() += 1;
         }
     }
 
@@ -281,6 +301,17 @@ fn render_registry(out: &mut String, r: &Registry) {
         "Audit commits that failed (their requests were refused).",
     );
     let _ = writeln!(out, "{name} {}", r.audit_commit_failures);
+    let name = "poortwachter_unavailable_total";
+    series(
+        out,
+        name,
+        "counter",
+        "Requests refused with 503 because the database or the audit log failed them, or their \
+         time ran out, by reason.",
+    );
+    for (reason, n) in &r.unavailable {
+        let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", escape(reason));
+    }
 }
 
 /// The `# HELP` and `# TYPE` lines that open one series in the Prometheus text.

@@ -47,7 +47,12 @@ pub fn write_demo_config(data: &Path, listen: &str) -> PathBuf {
         let text = std::fs::read_to_string(&path).expect("configuration readable");
         let sqlite = format!("url = \"{}\"", sqlite_url(data));
         assert!(text.contains(&sqlite), "the demo configuration uses SQLite");
-        let text = text.replace(&sqlite, &format!("url = \"{}\"", url.trim()));
+        let mut postgres = format!("url = \"{}\"", url.trim());
+        match postgres_ca() {
+            Some(ca) => postgres.push_str(&format!("\nsslrootcert = \"{}\"", ca.display())),
+            None => postgres.push_str("\nsslmode = \"disable\""),
+        }
+        let text = text.replace(&sqlite, &postgres);
         std::fs::write(&path, text).expect("configuration written");
     }
     path
@@ -99,6 +104,43 @@ pub fn postgres_server() -> Option<String> {
     }
 }
 
+/// The CA of the test PostgreSQL server's certificate (`POORTWACHTER_TEST_POSTGRES_CA`, set by
+/// `tests/run-all.sh`, whose server accepts TLS connections only). Without it the tests reach
+/// the server in plaintext, which the gateway allows on loopback only.
+pub fn postgres_ca() -> Option<PathBuf> {
+    std::env::var_os("POORTWACHTER_TEST_POSTGRES_CA").map(PathBuf::from)
+}
+
+/// The database section a test opens `url` with: for PostgreSQL, TLS (verify-full) against the
+/// test server's CA when there is one, else plaintext on loopback.
+pub fn database(url: &str) -> gateway::config::DatabaseSection {
+    let mut database = gateway::config::DatabaseSection::new(url);
+    database.max_connections = 2;
+    if database.is_postgres() {
+        match postgres_ca() {
+            Some(ca) => database.sslrootcert = Some(ca),
+            None => database.sslmode = gateway::config::SslMode::Disable,
+        }
+    }
+    database
+}
+
+/// A connection of the test's own to a PostgreSQL database, over the same TLS as the gateway's.
+pub async fn postgres_connection(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    use std::str::FromStr;
+    let mut options = sqlx::postgres::PgConnectOptions::from_str(url).expect("PostgreSQL URL");
+    options = match postgres_ca() {
+        Some(ca) => options
+            .ssl_mode(sqlx::postgres::PgSslMode::VerifyFull)
+            .ssl_root_cert(ca),
+        None => options.ssl_mode(sqlx::postgres::PgSslMode::Disable),
+    };
+    sqlx::PgConnection::connect_with(&options)
+        .await
+        .expect("the test PostgreSQL server accepts connections")
+}
+
 /// Create a fresh, empty database on the test PostgreSQL server; returns its URL.
 pub async fn fresh_postgres_database(server: &str) -> String {
     use sqlx::Connection;
@@ -108,9 +150,7 @@ pub async fn fresh_postgres_database(server: &str) -> String {
     )
     .to_ascii_lowercase();
     assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-    let mut conn = sqlx::PgConnection::connect(server)
-        .await
-        .expect("the test PostgreSQL server accepts connections");
+    let mut conn = postgres_connection(server).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
@@ -195,7 +235,9 @@ impl Gateway {
 
     /// Open the gateway's database (a second pool on the same SQLite file or PostgreSQL database).
     pub async fn store(&self) -> Store {
-        Store::open(&self.db_url(), 1).await.expect("store opens")
+        Store::open(&database(&self.db_url()))
+            .await
+            .expect("store opens")
     }
 
     /// `who` presents a consent token for registration; returns the answer.

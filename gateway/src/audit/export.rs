@@ -373,7 +373,9 @@ mod tests {
     async fn export_pages_through_a_snapshot_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
-        let store = Store::open(&url, 1).await.unwrap();
+        let store = Store::open(&crate::config::DatabaseSection::new(url))
+            .await
+            .unwrap();
         let mut prev = GENESIS;
         let mut records = Vec::new();
         let total = EXPORT_PAGE * 2 + 5;

@@ -1,6 +1,10 @@
 //! The audit log writer: every decision becomes a chained record that is committed durably
 //! before the caller may answer. Concurrent appends share one commit (group commit): while one
 //! transaction is being synced, newly arriving records queue and go together in the next.
+//!
+//! A failed commit refuses the requests in it and nothing else: the writer carries on, reports
+//! the log not writable (readiness) and probes the database until it takes writes again, and
+//! logs the failure when it starts, once per interval while it lasts, and when it ends.
 
 pub mod canonical;
 pub mod checkpoint;
@@ -14,6 +18,7 @@ mod verify_diagnosis;
 pub mod verify_report;
 pub mod verify_sources;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::failure_log::FailureLog;
 use crate::metrics::Metrics;
 use crate::store::{CheckpointSign, Store, StoreError};
 use checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
@@ -56,7 +62,16 @@ struct Shared {
     keys: CheckpointKeys,
     /// One verification at a time: it reads the whole log.
     verifying: Semaphore,
+    /// Whether the last write of the writer (a commit, a checkpoint or a probe) succeeded.
+    writable: AtomicBool,
 }
+
+/// While the last write failed, the writer probes the database this often when it has nothing
+/// else to write.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// While commits keep failing, at most one log line per this interval (with the count).
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +182,7 @@ impl AuditLog {
             public_key,
             keys,
             verifying: Semaphore::new(1),
+            writable: AtomicBool::new(true),
         });
         let (tx, rx) = mpsc::channel(settings.max_records.max(1) * 16);
         let on_own_thread = store.appends_block_the_caller();
@@ -197,6 +213,12 @@ impl AuditLog {
     /// Whether the writer task is still running (readiness).
     pub fn is_alive(&self) -> bool {
         !self.tx.is_closed()
+    }
+
+    /// Whether the writer's last write (a commit, a checkpoint or, after a failure, a probe)
+    /// succeeded (readiness). False from a failed commit until the database takes writes again.
+    pub fn is_writable(&self) -> bool {
+        self.shared.writable.load(Ordering::Acquire)
     }
 
     /// Append an entry and wait until it is durable. Returns its sequence number. The wait (in
@@ -315,6 +337,21 @@ async fn writer(
         Ok(mut g) => *g = h,
         Err(poisoned) => *poisoned.into_inner() = h,
     };
+    let failures = FailureLog::new("audit commits", FAILURE_LOG_EVERY);
+    // After each write: readiness, the log lines, and when to probe (only after a failure).
+    let wrote = |result: Result<(), &StoreError>| match result {
+        Ok(()) => {
+            shared.writable.store(true, Ordering::Release);
+            failures.succeeded();
+            None
+        }
+        Err(e) => {
+            shared.writable.store(false, Ordering::Release);
+            failures.failed(e);
+            Some(Instant::now() + PROBE_EVERY)
+        }
+    };
+    let mut probe: Option<Instant> = None;
     let uncovered = match shared.head.lock() {
         Ok(h) => h.0 > last_checkpoint,
         Err(poisoned) => poisoned.into_inner().0 > last_checkpoint,
@@ -330,13 +367,16 @@ async fn writer(
                 None => break,
             },
             _ = until(due) => {
-                match checkpoint_now(&store, &sign).await {
-                    Ok(()) => due = None,
-                    Err(e) => {
-                        tracing::error!(error = %e, "audit checkpoint failed; retrying later");
-                        due = Some(Instant::now() + checkpointing.every);
-                    }
-                }
+                let checkpointed = checkpoint_now(&store, &sign).await;
+                due = checkpointed
+                    .is_err()
+                    .then(|| Instant::now() + checkpointing.every);
+                probe = wrote(checkpointed.as_ref().map(|_| ()));
+                continue;
+            }
+            _ = until(probe) => {
+                let probed = store.probe_write(&now_rfc3339()).await;
+                probe = wrote(probed.as_ref().map(|_| ()));
                 continue;
             }
         };
@@ -370,6 +410,7 @@ async fn writer(
         );
         match appended {
             Ok(appended) => {
+                probe = wrote(Ok(()));
                 if let Some(last) = appended.records.last() {
                     set_head((last.seq, last.hash));
                 }
@@ -383,7 +424,8 @@ async fn writer(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, records = entries.len(), "audit append failed; refusing the requests in this commit");
+                // The requests in this commit are refused; the writer carries on.
+                probe = wrote(Err(&e));
                 for p in batch.drain(..) {
                     let _ = p.done.send(Err(AuditError::Unavailable));
                 }
@@ -415,7 +457,9 @@ mod tests {
     ) -> (tempfile::TempDir, Store, AuditLog, JoinHandle<()>) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}/audit.db", dir.path().display());
-        let store = Store::open(&url, 2).await.expect("store");
+        let store = Store::open(&crate::config::DatabaseSection::new(url))
+            .await
+            .expect("store");
         let (log, task) = AuditLog::start(
             store.clone(),
             GroupCommit {

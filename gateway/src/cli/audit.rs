@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use crate::audit::checkpoint::{CheckpointKeys, CheckpointPublicKey, CheckpointSigner};
 use crate::audit::verify::{Head, VerifyOptions, VerifyReport};
 use crate::audit::verify_sources::{verify_export, verify_store};
-use crate::config::Config;
+use crate::config::{Config, DatabaseSection, SslMode};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +49,13 @@ pub struct VerifyArgs {
     /// configuration's.
     #[arg(long, conflicts_with = "export")]
     pub database: Option<String>,
+    /// With a PostgreSQL --database: the CA certificate (PEM) its server's certificate must
+    /// chain to (TLS, verify-full). Default: the configuration's `database.sslrootcert`.
+    #[arg(long, requires = "database")]
+    pub sslrootcert: Option<PathBuf>,
+    /// With a PostgreSQL --database on loopback or a Unix socket only: connect without TLS.
+    #[arg(long, requires = "database", conflicts_with = "sslrootcert")]
+    pub no_tls_on_loopback: bool,
     /// A JSON Lines export to verify (records, `{"checkpoint":…}` lines) instead of a database.
     #[arg(long)]
     pub export: Option<PathBuf>,
@@ -119,16 +126,33 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         bar.finish();
         report
     } else {
-        let url = match (&args.database, &config) {
-            (Some(url), _) => url.clone(),
-            (None, Some(c)) => c.database.url.clone(),
+        let database = match (&args.database, &config) {
+            (Some(url), config) => {
+                let mut database = match config {
+                    Some(c) => DatabaseSection {
+                        url: url.clone(),
+                        ..c.database.clone()
+                    },
+                    None => DatabaseSection::new(url.clone()),
+                };
+                if let Some(ca) = &args.sslrootcert {
+                    database.sslmode = SslMode::VerifyFull;
+                    database.sslrootcert = Some(ca.clone());
+                }
+                if args.no_tls_on_loopback {
+                    database.sslmode = SslMode::Disable;
+                }
+                database
+            }
+            (None, Some(c)) => c.database.clone(),
             (None, None) => bail!("give --config, --database or --export"),
         };
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(async {
-            let store = Store::open_read_only(&url)
+            // The URL may carry a password: name the backend, not the URL.
+            let store = Store::open_read_only(&database)
                 .await
-                .with_context(|| format!("cannot open the database {url}"))?;
+                .context("cannot open the database")?;
             let total = store.audit_count().await?;
             let mut bar = Progress::new(total, "records");
             let report = verify_store(&store, keys, options, |n| bar.update(n)).await?;

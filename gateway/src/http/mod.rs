@@ -189,15 +189,31 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers and the audit writer runs: without either, every disclosure
-/// would be refused (fail closed), so a load balancer should route elsewhere.
+/// Ready when the audit writer runs, its last write succeeded and the database answers: without
+/// them every act would be refused (fail closed), so a load balancer should route elsewhere. The
+/// ping waits at most `database.acquire_timeout_ms` for a connection. While the database fails,
+/// the probes keep its log lines going (one per interval) and end them when it answers again.
 async fn readyz(State(state): State<AppState>) -> Response {
+    use crate::ops::error::DATABASE_FAILURES;
     if !state.audit.is_alive() {
         return (StatusCode::SERVICE_UNAVAILABLE, "audit writer stopped").into_response();
     }
+    if !state.audit.is_writable() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit log cannot be written",
+        )
+            .into_response();
+    }
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+        Ok(()) => {
+            DATABASE_FAILURES.succeeded();
+            (StatusCode::OK, "ready").into_response()
+        }
+        Err(e) => {
+            DATABASE_FAILURES.failed(&e);
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
     }
 }
 
@@ -233,6 +249,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
             name: "poortwachter_covenant_expiring",
             help: "Days until the version in force of a covenant ends, for covenants ending within the warning window.",
             samples: samples(warned),
+        },
+        Gauge {
+            name: "poortwachter_audit_writable",
+            help: "1 while the audit writer's last write succeeded; 0 from a failed commit until \
+                   the database takes writes again (every act is refused meanwhile).",
+            samples: vec![(Vec::new(), i64::from(state.audit.is_writable()))],
         },
     ];
     let text = state.metrics.render(&gauges);
@@ -285,6 +307,9 @@ async fn observe(
     span.record("status", resp.status().as_u16());
     if let Some(reason) = resp.extensions().get::<problem::Reason>() {
         span.record("reason", reason.0);
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            state.metrics.unavailable(reason.0);
+        }
     }
     state
         .metrics

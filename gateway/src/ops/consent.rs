@@ -72,7 +72,7 @@ pub async fn register(
     match state.store.insert_consent(&row).await {
         Ok(()) => {}
         Err(StoreError::Duplicate) => return Err(OpError::DuplicateConsent),
-        Err(_) => return Err(OpError::Unavailable),
+        Err(e) => return Err(OpError::from(e)),
     }
     state
         .audit
@@ -117,7 +117,7 @@ pub async fn revoke(
         .store
         .consent(jti)
         .await
-        .map_err(|_| OpError::Unavailable)?
+        .map_err(OpError::from)?
         .ok_or(OpError::NotFound)?;
     if row.issuer_oin != caller.as_str() {
         return Err(OpError::NotConsentIssuer);
@@ -126,7 +126,7 @@ pub async fn revoke(
         .store
         .revoke_consent(jti, now.timestamp())
         .await
-        .map_err(|_| OpError::Unavailable)?
+        .map_err(OpError::from)?
         .ok_or(OpError::AlreadyRevoked)?;
     state
         .audit

@@ -125,7 +125,7 @@ pub async fn disclose(
             .consents_for_subject(&pseudonym)
             .instrument(tracing::info_span!(parent: &decision_span, "consent_read"))
             .await
-            .map_err(|_| OpError::Unavailable)?;
+            .map_err(OpError::from)?;
         open_consents(state, rows)?
     } else {
         ConsentBook::default()
@@ -185,7 +185,7 @@ pub async fn disclose(
         .handover(request.purpose.as_str(), &pseudonym, &source)
         .instrument(tracing::info_span!("storage_read"))
         .await
-        .map_err(|_| OpError::Unavailable)?;
+        .map_err(OpError::from)?;
     let mut released = BTreeMap::new();
     let record = match row {
         Some(row) if row.expires_at > now.timestamp() => {

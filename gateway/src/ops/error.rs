@@ -2,7 +2,11 @@
 //! `reason` (DESIGN.md §3). No HTTP here: `http::problem` alone maps these to statuses and
 //! problem details. Messages name fields and rules, never a value or a BSN.
 
+use std::time::Duration;
+
 use policy::{CovenantProblem, HandoverRefusal, Oin, RefusalReason, Withheld};
+
+use crate::failure_log::FailureLog;
 
 /// Why a use-case refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -145,9 +149,15 @@ impl From<crate::covenant_sig::SignatureError> for OpError {
     }
 }
 
+/// The database failing under requests (refused `unavailable`): logged when it starts and then
+/// once per interval with a count, never once per request (`failure_log`). Readiness reports
+/// its end. A static because the failure reaches it through `From`, away from any state.
+pub static DATABASE_FAILURES: FailureLog =
+    FailureLog::new("database requests", Duration::from_secs(10));
+
 impl From<crate::store::StoreError> for OpError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store");
+        DATABASE_FAILURES.failed(&e);
         OpError::Unavailable
     }
 }
@@ -170,10 +180,7 @@ impl From<crate::audit::review::ReviewError> for OpError {
                 OpError::Malformed(e.to_string())
             }
             ReviewError::AuditUnavailable => OpError::AuditUnavailable,
-            ReviewError::Store(e) => {
-                tracing::error!(error = %e, "the audit log cannot be read");
-                OpError::Unavailable
-            }
+            ReviewError::Store(e) => OpError::from(e),
         }
     }
 }

@@ -47,7 +47,7 @@ pub async fn put(
             .store
             .consents_for_subject(&pseudonym)
             .await
-            .map_err(|_| OpError::Unavailable)?;
+            .map_err(OpError::from)?;
         let book = open_consents(state, rows)?;
         plan.held_under(&book, &bsn, now.timestamp())
             .map_err(OpError::Handover)?
@@ -77,7 +77,7 @@ pub async fn put(
         .store
         .put_handover(&row)
         .await
-        .map_err(|_| OpError::Unavailable)?;
+        .map_err(OpError::from)?;
 
     let fields: Vec<String> = body.fields.keys().cloned().collect();
     state

@@ -35,6 +35,23 @@ impl Store {
         dispatch!(self, s => s.checkpoint_head(sign).await)
     }
 
+    /// Write one row apart from the log (`audit_writer_probe`), through the same connection the
+    /// audit writer commits on: whether the database takes writes again after a failed commit,
+    /// learnt without writing an audit record. On SQLite this blocks the calling thread.
+    pub async fn probe_write(&self, time: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.probe_write(time),
+            Store::Postgres(s) => {
+                sqlx::query(super::sql::PROBE_WRITE)
+                    .bind(time)
+                    .bind(vec![0u8; super::sql::PROBE_PADDING])
+                    .execute(&s.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Append chained records in one durable transaction.
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         dispatch!(self, s => s.append_audit(records).await)

@@ -18,6 +18,9 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("an in-memory SQLite database cannot hold the gateway's data: name a file (sqlite://path/to/poortwachter.db)")]
     InMemory,
+    /// The TLS settings towards PostgreSQL cannot be used (names the configuration key).
+    #[error("database TLS: {0}")]
+    Tls(String),
     #[error("the database was opened read-only")]
     ReadOnly,
     #[error("cannot start the audit writer thread: {0}")]

@@ -29,6 +29,7 @@ mod sqlite_direct;
 #[cfg(test)]
 mod tests;
 
+use crate::config::DatabaseSection;
 pub use chain::{ChainAppend, CheckpointSign};
 pub use error::StoreError;
 pub use review::AuditSelect;
@@ -63,27 +64,26 @@ pub enum Store {
 }
 
 impl Store {
-    /// Connect and run migrations: `sqlite:…`, or `postgres://…` / `postgresql://…`.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        match Backend::of(url)? {
+    /// Connect and run migrations: `sqlite:…`, or `postgres://…` / `postgresql://…` over the TLS
+    /// the section demands.
+    pub async fn open(database: &DatabaseSection) -> Result<Store, StoreError> {
+        match Backend::of(&database.url)? {
             Backend::Sqlite => Ok(Store::Sqlite(
-                sqlite::SqliteStore::open(url, max_connections).await?,
+                sqlite::SqliteStore::open(&database.url, database.max_connections).await?,
             )),
-            Backend::Postgres => Ok(Store::Postgres(
-                postgres::PgStore::open(url, max_connections).await?,
-            )),
+            Backend::Postgres => Ok(Store::Postgres(postgres::PgStore::open(database).await?)),
         }
     }
 
     /// Open an existing database read-only, without migrations (SQLite: the file opened
     /// read-only; PostgreSQL: every transaction read-only).
-    pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
-        match Backend::of(url)? {
+    pub async fn open_read_only(database: &DatabaseSection) -> Result<Store, StoreError> {
+        match Backend::of(&database.url)? {
             Backend::Sqlite => Ok(Store::Sqlite(
-                sqlite::SqliteStore::open_read_only(url).await?,
+                sqlite::SqliteStore::open_read_only(&database.url).await?,
             )),
             Backend::Postgres => Ok(Store::Postgres(
-                postgres::PgStore::open_read_only(url).await?,
+                postgres::PgStore::open_read_only(database).await?,
             )),
         }
     }

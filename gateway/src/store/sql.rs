@@ -1,6 +1,7 @@
 //! What the sqlx statements written once for both backends need: [`Sql`], a backend's pool seen
 //! generically, and [`SqlDatabase`], what SQLite and PostgreSQL both offer. The statements live
-//! beside their facade; this file holds no SQL of its own but `SELECT 1`.
+//! beside their facade; this file holds no SQL of its own but `SELECT 1` and the audit writer's
+//! probe write (run through sqlx on PostgreSQL and through rusqlite on SQLite).
 //!
 //! They are written with PostgreSQL's numbered placeholders (`$1`, `$2`, …), which sqlx's SQLite
 //! driver binds by number as well (`$NNN` is a numbered parameter in SQLite). Every value is
@@ -46,6 +47,17 @@ impl RowsAffected for PgQueryResult {
         PgQueryResult::rows_affected(self)
     }
 }
+
+/// The write of [`Store::probe_write`](super::Store::probe_write) (`$1`: the time), the same on both backends.
+/// `$2` is [`PROBE_PADDING`] zero bytes.
+pub(super) const PROBE_WRITE: &str =
+    "INSERT INTO audit_writer_probe (singleton, probed_at, padding) VALUES (1, $1, $2) \
+     ON CONFLICT (singleton) DO UPDATE SET probed_at = excluded.probed_at, \
+     padding = excluded.padding";
+
+/// How many bytes the probe writes besides its time: about what a commit of a few dozen audit
+/// records writes, so that on a nearly full disk a probe that fits means commits fit too.
+pub(super) const PROBE_PADDING: usize = 64 * 1024;
 
 /// The store's error for a failed statement: `Duplicate` for a unique-key violation.
 pub(super) fn duplicate_or(e: sqlx::Error) -> StoreError {

@@ -100,6 +100,12 @@ impl SqliteStore {
         writer.checkpoint_head(sign)
     }
 
+    /// The audit writer's probe write (see `Store::probe_write`), on the writer's connection.
+    pub fn probe_write(&self, time: &str) -> Result<(), StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        writer.probe_write(time)
+    }
+
     /// Insert records that are already chained, under the write lock (tests and imports).
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;

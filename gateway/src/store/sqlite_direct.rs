@@ -196,6 +196,17 @@ impl DirectWriter {
         run_now(chain::insert_chained(tx, records))
     }
 
+    /// Rewrite the probe row in a transaction of its own (see `Store::probe_write`).
+    pub fn probe_write(&self, time: &str) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = Self::begin(&mut conn)?;
+        let padding = vec![0u8; super::sql::PROBE_PADDING];
+        tx.0.prepare_cached(super::sql::PROBE_WRITE)
+            .and_then(|mut s| s.execute(rusqlite::params![time, padding]))
+            .map_err(direct)?;
+        tx.0.commit().map_err(direct)
+    }
+
     /// Sign the head when records exist that no checkpoint covers yet.
     pub fn checkpoint_head(&self, sign: &CheckpointSign) -> Result<Option<Checkpoint>, StoreError> {
         let mut conn = self.lock();

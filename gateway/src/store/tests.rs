@@ -10,6 +10,7 @@ use super::{
 };
 use crate::audit::checkpoint::{CheckpointKeys, CheckpointSigner};
 use crate::audit::record::{AuditEntry, AuditKind, AuditRecord, Outcome, GENESIS};
+use crate::config::{DatabaseSection, SslMode};
 use crate::crypto::Sealed;
 
 /// One backend under test: its URL, and the temporary directory that holds a SQLite file.
@@ -20,8 +21,25 @@ struct TestDb {
 
 impl TestDb {
     async fn open(&self) -> Store {
-        Store::open(&self.url, 4).await.expect("store opens")
+        Store::open(&section(&self.url, 4))
+            .await
+            .expect("store opens")
     }
+}
+
+/// The database section for a test URL: a PostgreSQL test server is reached over TLS
+/// (verify-full) when `POORTWACHTER_TEST_POSTGRES_CA` names its CA (as `tests/run-all.sh` does),
+/// otherwise in plaintext, which only a server on loopback accepts.
+fn section(url: &str, max_connections: u32) -> DatabaseSection {
+    let mut database = DatabaseSection::new(url);
+    database.max_connections = max_connections;
+    if database.is_postgres() {
+        match std::env::var_os("POORTWACHTER_TEST_POSTGRES_CA") {
+            Some(ca) => database.sslrootcert = Some(ca.into()),
+            None => database.sslmode = SslMode::Disable,
+        }
+    }
+    database
 }
 
 /// A fresh, empty database on the PostgreSQL server named by the environment, if any.
@@ -38,7 +56,8 @@ async fn fresh_postgres() -> Option<String> {
         "pw_unit_{}",
         hex::encode(crate::crypto::random_bytes(8).unwrap())
     );
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    let options = super::postgres::connect_options(&section(&admin, 1)).expect("test server URL");
+    let mut conn = sqlx::PgConnection::connect_with(&options)
         .await
         .expect("the test PostgreSQL server accepts connections");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -372,7 +391,7 @@ async fn read_only_store_reads_the_log_but_cannot_write_it() {
     for db in backends().await {
         let store = db.open().await;
         with_records(&store).await;
-        let ro = Store::open_read_only(&db.url).await.unwrap();
+        let ro = Store::open_read_only(&section(&db.url, 1)).await.unwrap();
         assert_eq!(ro.audit_count().await.unwrap(), 20);
         assert!(ro.audit_hash_at(20).await.unwrap().is_some());
         let more = AuditRecord::chain(21, entry(21, "A", None, Outcome::Permit), GENESIS);
@@ -394,7 +413,7 @@ async fn read_only_store_reads_the_log_but_cannot_write_it() {
 #[tokio::test]
 async fn an_in_memory_sqlite_url_is_refused_with_a_clear_error() {
     for url in ["sqlite::memory:", "sqlite://file.db?mode=memory"] {
-        let err = Store::open(url, 1).await.unwrap_err();
+        let err = Store::open(&section(url, 1)).await.unwrap_err();
         assert!(matches!(err, StoreError::InMemory), "{url}: {err}");
         assert!(err.to_string().contains("name a file"), "{err}");
     }

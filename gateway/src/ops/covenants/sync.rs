@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::failure_log::FailureLog;
 use crate::ops::periodic::every;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -36,19 +37,25 @@ pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> Option<JoinHan
         tracing::info!("covenant refresh from the database is off (refresh_interval_ms = 0)");
         return None;
     }
+    // Retried every interval; failures are logged when they start, once a minute, when they end.
+    let failures =
+        std::sync::Arc::new(FailureLog::new("covenant refresh", Duration::from_secs(60)));
     Some(every(
         Duration::from_millis(every_ms),
         shutdown,
         move || {
-            let state = state.clone();
+            let (state, failures) = (state.clone(), failures.clone());
             async move {
                 match sync_once(&state).await {
-                    Ok(true) => tracing::info!(
-                        generation = state.covenant_generation(),
-                        "covenants changed in the database; snapshot rebuilt"
-                    ),
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "covenant refresh failed; retrying"),
+                    Ok(true) => {
+                        failures.succeeded();
+                        tracing::info!(
+                            generation = state.covenant_generation(),
+                            "covenants changed in the database; snapshot rebuilt"
+                        )
+                    }
+                    Ok(false) => failures.succeeded(),
+                    Err(e) => failures.failed(&e),
                 }
             }
         },
