@@ -1068,6 +1068,8 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
         AuditKind::Disclosure,
         AuditKind::ConsentRegistered,
         AuditKind::ConsentRevoked,
+        AuditKind::ConsentRegistrationRefused,
+        AuditKind::ConsentRevocationRefused,
         AuditKind::HandoverStored,
         AuditKind::HandoverRefused,
         AuditKind::HandoverDestroyed,
@@ -1080,6 +1082,8 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
             AuditKind::Disclosure
             | AuditKind::ConsentRegistered
             | AuditKind::ConsentRevoked
+            | AuditKind::ConsentRegistrationRefused
+            | AuditKind::ConsentRevocationRefused
             | AuditKind::HandoverStored
             | AuditKind::HandoverRefused
             | AuditKind::HandoverDestroyed
@@ -1111,6 +1115,100 @@ fn schema_enumerations_list_exactly_the_rust_variants() {
         consts_of(&response["properties"]["record"]),
         names(&records)
     );
+}
+
+/// What a refused act leaves in its audit record: every failed check of a consent token the
+/// gateway can name, and every reason a handover field can be refused for, is in the schema of
+/// exported records (and nothing else is).
+#[test]
+fn audit_record_schema_lists_every_consent_token_defect_and_handover_refusal() {
+    use gateway::consent_token::ConsentTokenError as T;
+    use policy::ConsentInadmissible as I;
+    let audit = &schema_docs()["audit-record.schema.json"]["$defs"];
+
+    let token_errors = [
+        T::Malformed,
+        T::WrongType,
+        T::AlgorithmNotAllowed,
+        T::UnknownKey,
+        T::BadSignature,
+        T::Expired,
+        T::NotYetValid,
+        T::IssuedInFuture,
+        T::WrongAudience,
+        T::Claims,
+        T::KeyNotOfIssuer,
+    ];
+    for e in &token_errors {
+        match e {
+            T::Malformed
+            | T::WrongType
+            | T::AlgorithmNotAllowed
+            | T::UnknownKey
+            | T::BadSignature
+            | T::Expired
+            | T::NotYetValid
+            | T::IssuedInFuture
+            | T::WrongAudience
+            | T::Claims
+            | T::KeyNotOfIssuer => {}
+        }
+    }
+    let inadmissible = [
+        I::IssuerNotCaller,
+        I::UnknownCovenantOrParties,
+        I::NoRecipientOrField,
+        I::FieldNotInCatalogue("shoe_size".parse().unwrap()),
+    ];
+    for e in &inadmissible {
+        match e {
+            I::IssuerNotCaller
+            | I::UnknownCovenantOrParties
+            | I::NoRecipientOrField
+            | I::FieldNotInCatalogue(_) => {}
+        }
+    }
+    let defects: BTreeSet<String> = token_errors
+        .iter()
+        .map(|e| e.as_str().to_owned())
+        .chain(
+            inadmissible
+                .iter()
+                .filter_map(gateway::ops::consent::inadmissible_defect)
+                .map(str::to_owned),
+        )
+        .collect();
+    let listed: BTreeSet<String> = audit["consent-token-defect"]["enum"]
+        .as_array()
+        .expect("an enum")
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect();
+    assert_eq!(listed, defects);
+
+    let field_reasons = [
+        HandoverReason::NotASource,
+        HandoverReason::FieldNotInCatalogue,
+        HandoverReason::FieldTypeMismatch,
+        HandoverReason::FieldNotGranted,
+        HandoverReason::ConsentRequired,
+    ];
+    for r in field_reasons {
+        match r {
+            HandoverReason::NotASource
+            | HandoverReason::FieldNotInCatalogue
+            | HandoverReason::FieldTypeMismatch
+            | HandoverReason::FieldNotGranted
+            | HandoverReason::ConsentRequired => {}
+        }
+    }
+    // A record refused as a whole before policy looked at it names its fields with these.
+    let mut expected = names(&field_reasons);
+    expected.extend([
+        OpError::InvalidBsn.reason().to_owned(),
+        OpError::Malformed(String::new()).reason().to_owned(),
+    ]);
+    assert_eq!(consts_of(&audit["handover-refusal"]), expected);
 }
 
 // ---------------------------------------------------------------------------------------------
