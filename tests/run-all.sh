@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of poortwachter: unit, property, schema and end-to-end tests, on SQLite and on
-# PostgreSQL. Installs and starts what the tests need (a PostgreSQL 15 server on loopback, in a
-# throw-away data directory), and stops it again. One build is shared by every test binary.
+# PostgreSQL, and a schema-driven fuzzer over the OpenAPI description. Installs and starts what the
+# tests need (a PostgreSQL 15 server on loopback, in a throw-away data directory; a pinned Python
+# environment for the fuzzer), and stops it again. One build is shared by every test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -114,7 +115,14 @@ echo "== cargo test (SQLite always; PostgreSQL via POORTWACHTER_TEST_POSTGRES_UR
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
-# The end-to-end and covenant suites once more, every gateway on a fresh PostgreSQL database
-# (tests/postgres.rs, run above, adds two instances on one database).
+# The end-to-end, covenant and audited-refusal suites once more, every gateway on a fresh
+# PostgreSQL database (tests/postgres.rs, run above, adds two instances on one database).
 echo "== end-to-end suites on PostgreSQL"
-POORTWACHTER_TEST_DATABASE=postgres cargo test --workspace --test e2e --test covenants
+POORTWACHTER_TEST_DATABASE=postgres cargo test --workspace --test e2e --test covenants \
+  --test refusals_audited
+
+# Schemathesis (pinned, in a virtual environment the script makes; needs python3 and PyPI) over
+# every operation of schemas/openapi.yaml, against `poortwachter serve` on the demo
+# configuration, with each role's credentials: no 5xx, no answer outside the contract.
+echo "== the contract, fuzzed (tests/contract/run.sh)"
+bash tests/contract/run.sh

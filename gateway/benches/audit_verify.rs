@@ -46,6 +46,7 @@ fn entry(n: usize) -> AuditEntry {
             Sha256Hash::of(b"covenant")
         )),
         consent_id: permit.then(|| format!("consent_{}", &h("consent")[..22])),
+        consent_token: None,
         fields_released: if permit {
             [
                 "available_hours_per_week",

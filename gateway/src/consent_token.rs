@@ -1,9 +1,12 @@
 //! Consent tokens: verification of the compact JWS (`typ: consent+jwt`, ES256 or EdDSA, key by
-//! `kid` of the issuing party, `aud`/`exp`/`nbf`/`iat` with leeway) into `ConsentClaims`.
+//! `kid` of the issuing party, `aud`/`exp`/`nbf`/`iat` with leeway) into `ConsentClaims`, and,
+//! for a refused token, the few facts about it that are safe to audit ([`TokenFacts`]).
 //! Error messages never contain claim values (a token carries a BSN).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
-use policy::ConsentClaims;
+use policy::{ConsentClaims, Oin};
 
 use crate::keys::KeyRing;
 
@@ -35,6 +38,99 @@ pub enum ConsentTokenError {
     KeyNotOfIssuer,
 }
 
+impl ConsentTokenError {
+    /// A stable name of the failed check, for the audit record of the refusal.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConsentTokenError::Malformed => "malformed",
+            ConsentTokenError::WrongType => "wrong-type",
+            ConsentTokenError::AlgorithmNotAllowed => "algorithm-not-allowed",
+            ConsentTokenError::UnknownKey => "unknown-key",
+            ConsentTokenError::BadSignature => "bad-signature",
+            ConsentTokenError::Expired => "expired",
+            ConsentTokenError::NotYetValid => "not-yet-valid",
+            ConsentTokenError::IssuedInFuture => "issued-in-future",
+            ConsentTokenError::WrongAudience => "wrong-audience",
+            ConsentTokenError::Claims => "claims",
+            ConsentTokenError::KeyNotOfIssuer => "key-not-of-issuer",
+        }
+    }
+}
+
+/// The registered JWS algorithm names (RFC 7518 §3.1, RFC 8037, RFC 8812). A header `alg` from
+/// this list is recorded as it is, refused ones (`none`, `HS256`) included; any other text is not.
+const JWS_ALGORITHMS: [&str; 15] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256",
+    "PS384", "PS512", "none", "EdDSA", "ES256K",
+];
+
+/// The longest header or payload segment read for [`TokenFacts`] (a consent token is far
+/// smaller; the request body limit bounds it anyway).
+const MAX_SEGMENT: usize = 16 * 1024;
+
+/// What a presented token showed that is safe to audit, also when it was refused. Every value is
+/// either one the gateway's configuration already holds (an algorithm name from a fixed list, a
+/// configured `kid`, a configured issuer's OIN) or vouched for by a configured issuer's verified
+/// signature (`jti`, the claims). A forged token therefore leaves nothing of its own choosing in
+/// the audit log: no text, no BSN, no pseudonym.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFacts {
+    /// The header's `alg`, when it is a registered JWS algorithm name.
+    pub alg: Option<&'static str>,
+    /// The header's `kid`, when it names a configured consent key.
+    pub kid: Option<String>,
+    /// `iss`: from the verified claims, or, unverified, only when it is the owner of a configured
+    /// consent key.
+    pub iss: Option<Oin>,
+    /// Whether the signature verified with the key the `kid` names.
+    pub signature_verified: bool,
+    /// The claims, when the signature verified and they parsed (`jti`, `sub`, `purpose` are then
+    /// the issuer's word).
+    pub claims: Option<ConsentClaims>,
+}
+
+impl TokenFacts {
+    /// Read the header (and, for `iss`, the payload) without trusting either.
+    fn read(token: &str, keys: &KeyRing) -> TokenFacts {
+        #[derive(serde::Deserialize)]
+        struct Header {
+            alg: Option<serde_json::Value>,
+            kid: Option<serde_json::Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Payload {
+            iss: Option<serde_json::Value>,
+        }
+        let mut parts = token.split('.');
+        let header: Option<Header> = parts.next().and_then(segment);
+        let payload: Option<Payload> = parts.next().and_then(segment);
+        let text = |v: Option<serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let (alg, kid) = header.map_or((None, None), |h| (text(h.alg), text(h.kid)));
+        TokenFacts {
+            alg: alg.and_then(|a| JWS_ALGORITHMS.iter().copied().find(|&known| known == a)),
+            kid: kid.filter(|k| keys.get(k).is_some()),
+            iss: payload
+                .and_then(|p| text(p.iss))
+                .and_then(|iss| iss.parse::<Oin>().ok())
+                .filter(|oin| keys.is_owner(oin)),
+            signature_verified: false,
+            claims: None,
+        }
+    }
+}
+
+/// A base64url JSON segment of a compact JWS, or `None`.
+fn segment<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    if text.len() > MAX_SEGMENT {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// Verifies consent tokens against the configured consent keys.
 #[derive(Debug, Clone)]
 pub struct ConsentVerifier {
@@ -54,6 +150,28 @@ impl ConsentVerifier {
 
     /// Verify `token` at `now` (Unix seconds) and return its claims.
     pub fn verify(&self, token: &str, now: i64) -> Result<ConsentClaims, ConsentTokenError> {
+        self.verify_detailed(token, now).0
+    }
+
+    /// [`verify`](Self::verify), and what the token showed that is safe to audit (also, and
+    /// above all, when it is refused).
+    pub fn verify_detailed(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> (Result<ConsentClaims, ConsentTokenError>, TokenFacts) {
+        let mut facts = TokenFacts::read(token, &self.keys);
+        let verdict = self.check(token, now, &mut facts);
+        (verdict, facts)
+    }
+
+    /// The checks, in order; `facts` learns whether the signature verified and the claims.
+    fn check(
+        &self,
+        token: &str,
+        now: i64,
+        facts: &mut TokenFacts,
+    ) -> Result<ConsentClaims, ConsentTokenError> {
         let header = decode_header(token).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
             | jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => {
@@ -84,6 +202,9 @@ impl ConsentVerifier {
 
         let data = decode::<serde_json::Value>(token, &key.key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
+            // These are found after the signature verified (jsonwebtoken verifies first).
+            facts.signature_verified =
+                matches!(e.kind(), K::InvalidAudience | K::MissingRequiredClaim(_));
             match e.kind() {
                 K::InvalidSignature => ConsentTokenError::BadSignature,
                 K::InvalidAudience => ConsentTokenError::WrongAudience,
@@ -95,8 +216,11 @@ impl ConsentVerifier {
                 _ => ConsentTokenError::BadSignature,
             }
         })?;
+        facts.signature_verified = true;
         let claims: ConsentClaims =
             serde_json::from_value(data.claims).map_err(|_| ConsentTokenError::Claims)?;
+        facts.iss = Some(claims.iss.clone());
+        facts.claims = Some(claims.clone());
 
         let leeway = self.leeway_secs as i64;
         if claims.exp + leeway <= now {

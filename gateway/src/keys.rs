@@ -112,4 +112,9 @@ impl KeyRing {
     pub fn is_empty(&self) -> bool {
         self.by_kid.is_empty()
     }
+
+    /// Whether `oin` owns any key of this ring.
+    pub fn is_owner(&self, oin: &Oin) -> bool {
+        self.by_kid.values().any(|k| k.owner == *oin)
+    }
 }

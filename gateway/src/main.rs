@@ -37,7 +37,8 @@ enum Command {
     /// Work with the audit log offline: verify, export, report.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Development helpers (DEVELOPMENT ONLY): generate example certificates and keys.
+    /// Development helpers (DEVELOPMENT ONLY): generate example certificates and keys, mint a
+    /// person's bearer token.
     #[command(subcommand)]
     Dev(dev::DevCommand),
 }

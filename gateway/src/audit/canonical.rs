@@ -5,7 +5,7 @@
 
 use policy::Sha256Hash;
 
-use super::entry::{AuditEntry, AuditKind, Outcome, WithheldName};
+use super::entry::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
 
 /// Append the canonical JSON of `{seq, ..entry, prev_hash}` (every member of a record but
 /// `hash`) to `out`. Byte-identical to `policy::canonical_json` of the same value.
@@ -26,6 +26,7 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
         legal_basis,
         covenant,
         consent_id,
+        consent_token,
         fields_released,
         fields_withheld,
         decision,
@@ -34,6 +35,11 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
     // Members in the byte order of their names, as `canonical_json` sorts them.
     out.extend_from_slice(b"{\"consent_id\":");
     opt_str(consent_id.as_deref(), out);
+    // Absent, not null, when there is none (as serde skips it): older records keep their hashes.
+    if let Some(facts) = consent_token {
+        out.extend_from_slice(b",\"consent_token\":");
+        token_facts(facts, out);
+    }
     out.extend_from_slice(b",\"covenant\":");
     opt_str(covenant.as_deref(), out);
     out.extend_from_slice(b",\"decision\":");
@@ -84,6 +90,31 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
     string(time, out);
     out.extend_from_slice(b",\"trace_id\":");
     opt_str(trace_id.as_deref(), out);
+    out.push(b'}');
+}
+
+/// `{"alg":…,"defect":…,"iss":…,"jti":…,"kid":…,"signature":…}`, members in byte order.
+fn token_facts(facts: &ConsentTokenFacts, out: &mut Vec<u8>) {
+    let ConsentTokenFacts {
+        alg,
+        kid,
+        iss,
+        jti,
+        signature,
+        defect,
+    } = facts;
+    out.extend_from_slice(b"{\"alg\":");
+    opt_str(alg.as_deref(), out);
+    out.extend_from_slice(b",\"defect\":");
+    opt_str(defect.as_deref(), out);
+    out.extend_from_slice(b",\"iss\":");
+    opt_str(iss.as_deref(), out);
+    out.extend_from_slice(b",\"jti\":");
+    opt_str(jti.as_deref(), out);
+    out.extend_from_slice(b",\"kid\":");
+    opt_str(kid.as_deref(), out);
+    out.extend_from_slice(b",\"signature\":");
+    string(signature, out);
     out.push(b'}');
 }
 
@@ -239,6 +270,14 @@ mod tests {
             legal_basis: Some("consent".into()),
             covenant: Some("c@1#sha256:00".into()),
             consent_id: Some(nasty.into()),
+            consent_token: Some(ConsentTokenFacts {
+                alg: Some(nasty.into()),
+                kid: None,
+                iss: Some("00000001003214345000".into()),
+                jti: Some(nasty.into()),
+                signature: nasty.into(),
+                defect: Some(nasty.into()),
+            }),
             fields_released: vec!["a".into(), nasty.into(), String::new()],
             fields_withheld: vec![
                 WithheldName {
@@ -283,12 +322,38 @@ mod tests {
             AuditKind::Disclosure,
             AuditKind::ConsentRegistered,
             AuditKind::ConsentRevoked,
+            AuditKind::ConsentRegistrationRefused,
+            AuditKind::ConsentRevocationRefused,
             AuditKind::HandoverStored,
             AuditKind::HandoverRefused,
             AuditKind::HandoverDestroyed,
             AuditKind::AuditRead,
             AuditKind::CovenantAdmin,
+            AuditKind::AuditPruned,
         ]))
+    }
+
+    fn token_facts() -> impl Strategy<Value = Option<ConsentTokenFacts>> {
+        prop::option::of(
+            (
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                text(),
+                prop::option::of(text()),
+            )
+                .prop_map(|(alg, kid, iss, jti, signature, defect)| {
+                    ConsentTokenFacts {
+                        alg,
+                        kid,
+                        iss,
+                        jti,
+                        signature,
+                        defect,
+                    }
+                }),
+        )
     }
 
     prop_compose! {
@@ -299,6 +364,7 @@ mod tests {
             source_oin in prop::option::of(text()), subject_pseudonym in prop::option::of(text()),
             purpose in prop::option::of(text()), legal_basis in prop::option::of(text()),
             covenant in prop::option::of(text()), consent_id in prop::option::of(text()),
+            consent_token in token_facts(),
             fields_released in prop::collection::vec(text(), 0..4),
             fields_withheld in prop::collection::vec((text(), text()), 0..3),
             decision in prop::option::of(prop::sample::select(vec![Outcome::Permit, Outcome::Refuse])),
@@ -306,7 +372,8 @@ mod tests {
         ) -> AuditEntry {
             AuditEntry {
                 id, kind, time, trace_id, span_id, requester_oin, requester_person, source_oin,
-                subject_pseudonym, purpose, legal_basis, covenant, consent_id, fields_released,
+                subject_pseudonym, purpose, legal_basis, covenant, consent_id, consent_token,
+                fields_released,
                 fields_withheld: fields_withheld
                     .into_iter()
                     .map(|(field, reason)| WithheldName { field, reason })

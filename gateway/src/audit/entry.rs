@@ -10,7 +10,12 @@ pub enum AuditKind {
     Disclosure,
     ConsentRegistered,
     ConsentRevoked,
+    /// An organisation presented a consent token for registration and was refused.
+    ConsentRegistrationRefused,
+    /// An organisation asked to revoke a consent and was refused.
+    ConsentRevocationRefused,
     HandoverStored,
+    /// A source tried to store a handover record and was refused.
     HandoverRefused,
     HandoverDestroyed,
     AuditRead,
@@ -25,6 +30,8 @@ impl AuditKind {
             AuditKind::Disclosure => "disclosure",
             AuditKind::ConsentRegistered => "consent-registered",
             AuditKind::ConsentRevoked => "consent-revoked",
+            AuditKind::ConsentRegistrationRefused => "consent-registration-refused",
+            AuditKind::ConsentRevocationRefused => "consent-revocation-refused",
             AuditKind::HandoverStored => "handover-stored",
             AuditKind::HandoverRefused => "handover-refused",
             AuditKind::HandoverDestroyed => "handover-destroyed",
@@ -60,6 +67,29 @@ pub struct WithheldName {
     pub reason: String,
 }
 
+/// What a refused consent token showed that is safe to keep: values the gateway's own
+/// configuration knows, or that the issuer's verified signature vouches for — never the token,
+/// never a value an unverified token chose, never a claim about the person (SECURITY.md, "What a
+/// refused consent token leaves in the audit log").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentTokenFacts {
+    /// The header's `alg`, when it is a registered JWS algorithm name (`none` and `HS256`
+    /// included: they show a forgery attempt).
+    pub alg: Option<String>,
+    /// The header's `kid`, when it names a configured consent key.
+    pub kid: Option<String>,
+    /// The `iss` claim, when the signature verified or it is a configured consent issuer.
+    pub iss: Option<String>,
+    /// The `jti` claim, only when the signature verified.
+    pub jti: Option<String>,
+    /// `verified` when the signature verified with the key the `kid` names, else `not-verified`.
+    pub signature: String,
+    /// Which check the token failed (`bad-signature`, `expired`, `unknown-key`, …); null when the
+    /// record's `reason` says it all (`not-consent-issuer`, `duplicate-consent`).
+    pub defect: Option<String>,
+}
+
 /// The content of an audit record before it is placed in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct AuditEntry {
@@ -82,6 +112,11 @@ pub struct AuditEntry {
     /// `id@version#sha256:…`
     pub covenant: Option<String>,
     pub consent_id: Option<String>,
+    /// Only on `consent-registration-refused` records: what the refused token showed. Absent
+    /// (not null) on every other record, so that records written before it existed keep their
+    /// hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_token: Option<ConsentTokenFacts>,
     pub fields_released: Vec<String>,
     pub fields_withheld: Vec<WithheldName>,
     pub decision: Option<Outcome>,

@@ -11,7 +11,7 @@ use chrono::Utc;
 use futures_util::Stream;
 use serde::Serialize;
 
-use crate::audit::record::{AuditRecord, Outcome};
+use crate::audit::record::{AuditRecord, ConsentTokenFacts, Outcome};
 use crate::audit::review::{record_read, Reader, ReviewError, ReviewFilter, Scope};
 use crate::audit::verify_sources::checkpoint_line;
 use crate::state::AppState;
@@ -53,8 +53,9 @@ impl ExportFormat {
     }
 }
 
-/// The CSV columns, in order. Lists are joined with `;`, withheld fields as `field:reason`.
-pub const CSV_COLUMNS: [&str; 20] = [
+/// The CSV columns, in order. Lists are joined with `;`, withheld fields as `field:reason`, the
+/// facts of a refused consent token as `name=value` pairs (those present).
+pub const CSV_COLUMNS: [&str; 21] = [
     "seq",
     "id",
     "time",
@@ -69,6 +70,7 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "legal_basis",
     "covenant",
     "consent_id",
+    "consent_token",
     "fields_released",
     "fields_withheld",
     "decision",
@@ -125,6 +127,7 @@ pub fn csv_row(r: &AuditRecord) -> String {
         opt(&e.legal_basis),
         opt(&e.covenant),
         opt(&e.consent_id),
+        e.consent_token.as_ref().map(token_cell).unwrap_or_default(),
         e.fields_released.join(";"),
         e.fields_withheld
             .iter()
@@ -148,6 +151,22 @@ pub fn csv_row(r: &AuditRecord) -> String {
     }
     line.push_str("\r\n");
     line
+}
+
+/// `alg=…;kid=…;iss=…;jti=…;signature=…;defect=…`, the members that are present.
+fn token_cell(t: &ConsentTokenFacts) -> String {
+    [
+        ("alg", t.alg.as_deref()),
+        ("kid", t.kid.as_deref()),
+        ("iss", t.iss.as_deref()),
+        ("jti", t.jti.as_deref()),
+        ("signature", Some(t.signature.as_str())),
+        ("defect", t.defect.as_deref()),
+    ]
+    .iter()
+    .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+    .collect::<Vec<_>>()
+    .join(";")
 }
 
 /// One record as a JSON Lines line.

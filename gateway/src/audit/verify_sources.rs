@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::canonical;
 use super::checkpoint::{Checkpoint, CheckpointKeys};
-use super::record::{AuditEntry, AuditKind, AuditRecord, Outcome, WithheldName};
+use super::record::{AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, Outcome, WithheldName};
 use super::verify::{Problem, ProblemKind, Verifier, VerifyOptions, VerifyReport};
 use crate::store::{AuditRow, Store, StoreError};
 
@@ -56,6 +56,10 @@ struct WireRecord<'a> {
     legal_basis: Option<String>,
     covenant: Option<String>,
     consent_id: Option<String>,
+    /// Absent on most records; present it must be an object (an added `null` would be a change
+    /// outside the hash, since the hash is taken over the record without the member).
+    #[serde(default, deserialize_with = "present")]
+    consent_token: Option<Option<ConsentTokenFacts>>,
     fields_released: Vec<String>,
     fields_withheld: Vec<WithheldName>,
     decision: Option<Outcome>,
@@ -64,6 +68,16 @@ struct WireRecord<'a> {
     prev_hash: Cow<'a, str>,
     #[serde(borrow)]
     hash: Cow<'a, str>,
+}
+
+/// A member that may be absent (`None`, by `default`) but, when present, may be `null`
+/// (`Some(None)`, refused by [`parse_record`]) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Parse one stored record strictly (unknown or duplicate members are refused).
@@ -84,6 +98,11 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
     let hash = |h: &str, name: &str| {
         Sha256Hash::parse(h).ok_or_else(|| format!("not a well-formed record (`{name}`)"))
     };
+    let consent_token = match w.consent_token {
+        None => None,
+        Some(None) => return Err("not a well-formed record (`consent_token` is null)".into()),
+        Some(facts) => facts,
+    };
     let prev_hash = hash(&w.prev_hash, "prev_hash")?;
     let own_hash = hash(&w.hash, "hash")?;
     // A struct literal without `..`, so a new `AuditEntry` field must be added here too.
@@ -103,6 +122,7 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
             legal_basis: w.legal_basis,
             covenant: w.covenant,
             consent_id: w.consent_id,
+            consent_token,
             fields_released: w.fields_released,
             fields_withheld: w.fields_withheld,
             decision: w.decision,
@@ -476,6 +496,35 @@ mod tests {
         assert!(parse_record(&extra).unwrap_err().contains("unknown member"));
         let dup = text.replacen('{', "{\"id\":\"other\",", 1);
         assert!(parse_record(&dup).unwrap_err().contains("duplicate"));
+    }
+
+    #[test]
+    fn consent_token_facts_round_trip_and_an_added_null_is_refused() {
+        let mut entry = record(1, GENESIS).entry;
+        entry.kind = Some(AuditKind::ConsentRegistrationRefused);
+        entry.consent_token = Some(ConsentTokenFacts {
+            alg: Some("none".into()),
+            kid: None,
+            iss: Some("00000001003214345000".into()),
+            jti: None,
+            signature: "not-verified".into(),
+            defect: Some("algorithm-not-allowed".into()),
+        });
+        let r = AuditRecord::chain(1, entry, GENESIS);
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"consent_token\":{"));
+        let back = parse_record(&text).unwrap();
+        assert_eq!(back, r);
+        assert!(back.hash_is_valid());
+
+        // A record without facts has no member at all, and an added `null` is a change.
+        let plain = record(2, GENESIS);
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("consent_token"));
+        let with_null = text.replacen('{', "{\"consent_token\":null,", 1);
+        assert!(parse_record(&with_null)
+            .unwrap_err()
+            .contains("consent_token"));
     }
 
     #[test]

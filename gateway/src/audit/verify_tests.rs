@@ -6,7 +6,7 @@ use policy::Sha256Hash;
 
 use super::*;
 use crate::audit::checkpoint::CheckpointSigner;
-use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
+use crate::audit::record::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
 
 /// SplitMix64: a small deterministic generator, so a failure is reproducible from its seed.
 struct Rng(u64);
@@ -32,18 +32,33 @@ impl Rng {
     }
 }
 
-const KINDS: [AuditKind; 4] = [
+const KINDS: [AuditKind; 5] = [
     AuditKind::Disclosure,
     AuditKind::ConsentRegistered,
     AuditKind::HandoverStored,
     AuditKind::AuditRead,
+    AuditKind::ConsentRegistrationRefused,
 ];
+
+/// What a refused consent token left in its record (as `ops::consent` writes it).
+fn token_facts(rng: &mut Rng) -> ConsentTokenFacts {
+    let verified = rng.next().is_multiple_of(2);
+    ConsentTokenFacts {
+        alg: Some("ES256".into()),
+        kid: Some("uwv-consent-1".into()),
+        iss: Some("00000001003214345000".into()),
+        jti: verified.then(|| format!("consent_{:x}", rng.next())),
+        signature: if verified { "verified" } else { "not-verified" }.into(),
+        defect: (!verified).then(|| "bad-signature".into()),
+    }
+}
 
 fn entry(n: u64, rng: &mut Rng) -> AuditEntry {
     let permit = !rng.next().is_multiple_of(3);
+    let kind = KINDS[(n % KINDS.len() as u64) as usize];
     AuditEntry {
         id: format!("dsc_{n:05}_{:08x}", rng.next() as u32),
-        kind: Some(KINDS[(n % 4) as usize]),
+        kind: Some(kind),
         time: format!("2026-03-01T10:{:02}:{:02}.{:06}Z", n / 60 % 60, n % 60, n),
         trace_id: Some(format!("{:032x}", u128::from(rng.next()))),
         span_id: Some(format!("{:016x}", rng.next())),
@@ -58,6 +73,7 @@ fn entry(n: u64, rng: &mut Rng) -> AuditEntry {
             Sha256Hash::of(b"covenant")
         )),
         consent_id: permit.then(|| format!("consent_{:x}", rng.next())),
+        consent_token: (kind == AuditKind::ConsentRegistrationRefused).then(|| token_facts(rng)),
         fields_released: if permit {
             vec!["own_transport".into(), "job_ready".into()]
         } else {
@@ -390,7 +406,7 @@ fn mutate(
         0 => {
             // Change one member of one record, leaving its hash.
             let i = rng.range(0, n);
-            let what = rng.next() % 8;
+            let what = rng.next() % 9;
             let other = hex::encode(rng.bytes());
             let old = w.edit(i, |r| match what {
                 0 => r.entry.id.push('x'),
@@ -405,7 +421,25 @@ fn mutate(
                 }
                 5 => r.entry.subject_pseudonym = Some(other),
                 6 => r.entry.trace_id = None,
-                _ => r.entry.fields_withheld.clear(),
+                7 => r.entry.fields_withheld.clear(),
+                // The facts of a refused consent token: added, dropped or edited.
+                _ => {
+                    r.entry.consent_token = match r.entry.consent_token.take() {
+                        None => Some(ConsentTokenFacts {
+                            alg: None,
+                            kid: None,
+                            iss: None,
+                            jti: None,
+                            signature: "not-verified".into(),
+                            defect: Some("malformed".into()),
+                        }),
+                        Some(facts) if facts.jti.is_some() => None,
+                        Some(facts) => Some(ConsentTokenFacts {
+                            signature: "verified".into(),
+                            ..facts
+                        }),
+                    }
+                }
             });
             undo.push(Undo::Set(i, Box::new(old)));
             Expect::new("modify", &[Modified])

@@ -16,6 +16,24 @@ pub enum DevCommand {
         /// The directory to write into (created if missing), e.g. `certs-example`.
         dir: PathBuf,
     },
+    /// Print a DEVELOPMENT-ONLY bearer token for a person (privacy officer, covenant
+    /// administrator, operator), signed by the demo issuer in CERTS and valid for an hour: for
+    /// trying the people's endpoints of a demo gateway, and for the contract fuzzing of
+    /// `tests/run-all.sh`.
+    Token {
+        /// The person (`sub`).
+        #[arg(long, default_value = "dev-person")]
+        sub: String,
+        /// The person's organisation (OIN), e.g. 00000001823288444000 (Sociale Dienst).
+        #[arg(long)]
+        org: String,
+        /// A role: privacy-officer, covenant-admin or operator (repeat for more).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The example certificates whose demo issuer key signs the token.
+        #[arg(long, default_value = "certs-example")]
+        certs: PathBuf,
+    },
 }
 
 pub fn run(cmd: DevCommand) -> anyhow::Result<()> {
@@ -29,6 +47,20 @@ pub fn run(cmd: DevCommand) -> anyhow::Result<()> {
                 "wrote {} files into {} — DEVELOPMENT ONLY, never use in production",
                 written.len(),
                 dir.display()
+            );
+            Ok(())
+        }
+        DevCommand::Token {
+            sub,
+            org,
+            roles,
+            certs,
+        } => {
+            let org: policy::Oin = org.parse().map_err(|e| anyhow::anyhow!("--org: {e}"))?;
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            println!(
+                "{}",
+                devkit::demo::person_token(&certs, &sub, org.as_str(), &roles)?
             );
             Ok(())
         }

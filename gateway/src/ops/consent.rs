@@ -1,14 +1,18 @@
 //! Consent acts of an issuing organisation: register a verified consent token (sealed, audited)
 //! and revoke one (destroying the handover records held under it), plus opening the sealed
-//! consents of one subject for a decision. Never logs a token, a claim value or a BSN.
+//! consents of one subject for a decision. A refused registration or revocation is audited too,
+//! with only what is safe to keep of the token (`consent_token::TokenFacts`). Never logs a token,
+//! a claim value or a BSN.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use policy::{admit_consent, ConsentBook, ConsentInadmissible, ConsentRecord, Oin};
 
 use crate::api::{ConsentRegistered, ConsentRevoked};
-use crate::audit::record::{AuditEntry, AuditKind, Outcome};
+use crate::audit::record::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome};
+use crate::consent_token::TokenFacts;
 use crate::crypto::{consent_aad, time_ordered_id};
 use crate::ops::error::OpError;
+use crate::ops::{append_durable, refuse_audited};
 use crate::state::AppState;
 use crate::store::{ConsentRow, StoreError};
 use crate::telemetry::TraceIds;
@@ -31,8 +35,70 @@ pub fn open_consents(state: &AppState, rows: Vec<ConsentRow>) -> Result<ConsentB
     Ok(ConsentBook::new(records))
 }
 
+/// The audit record of a refused registration: the caller, the reason, the failed check and what
+/// the token showed that is safe to keep; the subject (as pseudonym) and purpose only when the
+/// issuer's signature vouches for them.
+fn registration_refused(
+    state: &AppState,
+    caller: &Oin,
+    facts: &TokenFacts,
+    defect: Option<&str>,
+    refused: &OpError,
+    now: DateTime<Utc>,
+    trace: TraceIds,
+) -> AuditEntry {
+    let claims = facts.claims.as_ref();
+    let purpose = claims.map(|c| c.purpose.to_string());
+    state.metrics.decision(
+        "consent-registration",
+        purpose.as_deref().unwrap_or(""),
+        "refuse",
+        refused.reason(),
+    );
+    AuditEntry {
+        id: time_ordered_id("cns"),
+        kind: Some(AuditKind::ConsentRegistrationRefused),
+        time: audit_time(now),
+        trace_id: trace.trace_id,
+        span_id: trace.span_id,
+        requester_oin: Some(caller.to_string()),
+        // The consent's issuer, so that its privacy officer sees who presented its consents.
+        source_oin: facts.iss.as_ref().map(ToString::to_string),
+        subject_pseudonym: claims.map(|c| state.pseudonymizer.pseudonym(&c.sub)),
+        purpose,
+        consent_token: Some(ConsentTokenFacts {
+            alg: facts.alg.map(str::to_owned),
+            kid: facts.kid.clone(),
+            iss: facts.iss.as_ref().map(ToString::to_string),
+            jti: claims.map(|c| c.jti.to_string()),
+            signature: if facts.signature_verified {
+                "verified"
+            } else {
+                "not-verified"
+            }
+            .to_owned(),
+            defect: defect.map(str::to_owned),
+        }),
+        decision: Some(Outcome::Refuse),
+        reason: Some(refused.reason().to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The failed check of an inadmissible consent, for the audit record (none where the reason says
+/// it all).
+pub fn inadmissible_defect(e: &ConsentInadmissible) -> Option<&'static str> {
+    match e {
+        ConsentInadmissible::IssuerNotCaller => None,
+        ConsentInadmissible::UnknownCovenantOrParties => Some("unknown-covenant-or-parties"),
+        ConsentInadmissible::NoRecipientOrField => Some("no-recipient-or-field"),
+        ConsentInadmissible::FieldNotInCatalogue(_) => Some("field-not-in-catalogue"),
+    }
+}
+
 /// Register a consent token presented by `caller` (must be its issuer): verify, check it refers
-/// to a covenant the issuer is a party to, store the claims sealed, audit, answer.
+/// to a covenant the issuer is a party to, store the claims sealed, audit, answer. A refusal is
+/// audited before it is answered.
 pub async fn register(
     state: &AppState,
     caller: Oin,
@@ -40,16 +106,36 @@ pub async fn register(
     trace: TraceIds,
 ) -> Result<ConsentRegistered, OpError> {
     let now = Utc::now();
-    let claims = state
+    let (verdict, facts) = state
         .consents
-        .verify(token.trim(), now.timestamp())
-        .map_err(|e| OpError::InvalidConsentToken(e.to_string()))?;
+        .verify_detailed(token.trim(), now.timestamp());
+    let claims = match verdict {
+        Ok(claims) => claims,
+        Err(e) => {
+            let refused = OpError::InvalidConsentToken(e.to_string());
+            let entry = registration_refused(
+                state,
+                &caller,
+                &facts,
+                Some(e.as_str()),
+                &refused,
+                now,
+                trace,
+            );
+            return Err(refuse_audited(state, entry, refused).await);
+        }
+    };
     // May this consent be registered at all (issuer, covenant and parties, recipients, fields):
     // policy's rule.
-    admit_consent(&claims, &caller, &state.covenants()).map_err(|e| match e {
-        ConsentInadmissible::IssuerNotCaller => OpError::NotConsentIssuer,
-        other => OpError::InvalidConsentToken(other.to_string()),
-    })?;
+    if let Err(e) = admit_consent(&claims, &caller, &state.covenants()) {
+        let defect = inadmissible_defect(&e);
+        let refused = match e {
+            ConsentInadmissible::IssuerNotCaller => OpError::NotConsentIssuer,
+            other => OpError::InvalidConsentToken(other.to_string()),
+        };
+        let entry = registration_refused(state, &caller, &facts, defect, &refused, now, trace);
+        return Err(refuse_audited(state, entry, refused).await);
+    }
 
     let pseudonym = state.pseudonymizer.pseudonym(&claims.sub);
     let plaintext = serde_json::to_vec(&claims).map_err(|_| OpError::Internal)?;
@@ -71,12 +157,22 @@ pub async fn register(
     };
     match state.store.insert_consent(&row).await {
         Ok(()) => {}
-        Err(StoreError::Duplicate) => return Err(OpError::DuplicateConsent),
+        Err(StoreError::Duplicate) => {
+            let refused = OpError::DuplicateConsent;
+            let entry = registration_refused(state, &caller, &facts, None, &refused, now, trace);
+            return Err(refuse_audited(state, entry, refused).await);
+        }
         Err(e) => return Err(OpError::from(e)),
     }
-    state
-        .audit
-        .append(AuditEntry {
+    state.metrics.decision(
+        "consent-registration",
+        claims.purpose.as_str(),
+        "permit",
+        "",
+    );
+    append_durable(
+        state,
+        AuditEntry {
             id: time_ordered_id("cns"),
             kind: Some(AuditKind::ConsentRegistered),
             time: audit_time(now),
@@ -90,9 +186,9 @@ pub async fn register(
             fields_released: claims.fields.iter().map(ToString::to_string).collect(),
             decision: Some(Outcome::Permit),
             ..Default::default()
-        })
-        .await
-        .map_err(|_| OpError::AuditUnavailable)?;
+        },
+    )
+    .await?;
     Ok(ConsentRegistered {
         consent_id: claims.jti.to_string(),
         purpose: claims.purpose.to_string(),
@@ -102,6 +198,42 @@ pub async fn register(
         not_before: api_time_of_secs(claims.nbf),
         expires_at: api_time_of_secs(claims.exp),
     })
+}
+
+/// The audit record of a refused revocation of the consent `row`. The subject's pseudonym only
+/// when the caller issued the consent: the record is visible to the caller's privacy officer,
+/// and a consent of another organisation is none of its business (the issuer's officer finds the
+/// consent by `consent_id`).
+fn revocation_refused(
+    state: &AppState,
+    caller: &Oin,
+    row: &ConsentRow,
+    refused: &OpError,
+    now: DateTime<Utc>,
+    trace: TraceIds,
+) -> AuditEntry {
+    state.metrics.decision(
+        "consent-revocation",
+        &row.purpose,
+        "refuse",
+        refused.reason(),
+    );
+    let own = row.issuer_oin == caller.as_str();
+    AuditEntry {
+        id: time_ordered_id("rvk"),
+        kind: Some(AuditKind::ConsentRevocationRefused),
+        time: audit_time(now),
+        trace_id: trace.trace_id,
+        span_id: trace.span_id,
+        requester_oin: Some(caller.to_string()),
+        source_oin: Some(row.issuer_oin.clone()),
+        subject_pseudonym: own.then(|| row.subject_pseudonym.clone()),
+        purpose: Some(row.purpose.clone()),
+        consent_id: Some(row.jti.clone()),
+        decision: Some(Outcome::Refuse),
+        reason: Some(refused.reason().to_owned()),
+        ..Default::default()
+    }
 }
 
 /// Revoke consent `jti` on behalf of `caller` (its issuer). Irreversible; destroys the handover
@@ -120,17 +252,26 @@ pub async fn revoke(
         .map_err(OpError::from)?
         .ok_or(OpError::NotFound)?;
     if row.issuer_oin != caller.as_str() {
-        return Err(OpError::NotConsentIssuer);
+        let refused = OpError::NotConsentIssuer;
+        let entry = revocation_refused(state, &caller, &row, &refused, now, trace);
+        return Err(refuse_audited(state, entry, refused).await);
     }
-    let destroyed = state
+    let Some(destroyed) = state
         .store
         .revoke_consent(jti, now.timestamp())
         .await
         .map_err(OpError::from)?
-        .ok_or(OpError::AlreadyRevoked)?;
+    else {
+        let refused = OpError::AlreadyRevoked;
+        let entry = revocation_refused(state, &caller, &row, &refused, now, trace);
+        return Err(refuse_audited(state, entry, refused).await);
+    };
     state
-        .audit
-        .append(AuditEntry {
+        .metrics
+        .decision("consent-revocation", &row.purpose, "permit", "");
+    append_durable(
+        state,
+        AuditEntry {
             id: time_ordered_id("rvk"),
             kind: Some(AuditKind::ConsentRevoked),
             time: audit_time(now),
@@ -144,9 +285,9 @@ pub async fn revoke(
             decision: Some(Outcome::Permit),
             reason: Some(format!("handovers-destroyed:{destroyed}")),
             ..Default::default()
-        })
-        .await
-        .map_err(|_| OpError::AuditUnavailable)?;
+        },
+    )
+    .await?;
     Ok(ConsentRevoked {
         consent_id: row.jti,
         revoked_at: api_time(now),

@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
 use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
 use crate::crypto::{handover_aad, time_ordered_id};
+use crate::ops::append_durable;
 use crate::ops::consent::open_consents;
 use crate::ops::error::OpError;
 use crate::state::AppState;
@@ -65,23 +66,13 @@ impl Recorded<'_> {
             legal_basis: basis.map(|b| b.legal_basis.as_str().to_owned()),
             covenant: basis.map(|b| b.covenant.to_string()),
             consent_id: basis.and_then(|b| b.consent.as_ref().map(|c| c.to_string())),
+            consent_token: None,
             fields_released: released,
             fields_withheld: withheld_names(withheld),
             decision: Some(decision),
             reason: reason.map(|r| r.as_str().to_owned()),
         }
     }
-}
-
-/// Make the disclosure's audit record durable; without it nothing is answered.
-async fn append_durable(state: &AppState, entry: AuditEntry) -> Result<(), OpError> {
-    state
-        .audit
-        .append(entry)
-        .instrument(tracing::info_span!("audit_append"))
-        .await
-        .map(|_| ())
-        .map_err(|_| OpError::AuditUnavailable)
 }
 
 /// Handle one disclosure request from `requester`.
