@@ -842,12 +842,7 @@ async fn a_refusal_that_cannot_be_audited_is_answered_with_audit_unavailable() {
         .await;
     assert_problem(&r, 503, "audit-unavailable");
     let r = gw
-        .put_handover(
-            "uwv",
-            "job-mediation",
-            "123456789",
-            &json!({ "fields": { "own_transport": true } }),
-        )
+        .put_handover("uwv", "job-mediation", &bsn, &json!({ "fields": {} }))
         .await;
     assert_problem(&r, 503, "audit-unavailable");
     outage.end().await;
