@@ -66,10 +66,12 @@ enum Framing {
     Chunked,
 }
 
-/// Send a POST with a `len`-byte body over a fresh HTTP/1.1 connection as `sdd`, writing the body
-/// while reading the answer, as a client that keeps uploading would; with `expect` the client
-/// announces `Expect: 100-continue` and (with a `Content-Length`) sends no body until told to.
-/// Returns everything the server sent until it closed.
+/// Send a POST with a `len`-byte body over a fresh HTTP/1.1 connection as `sdd`, the way curl
+/// does: it keeps uploading while it watches for an answer, stops uploading once a final answer
+/// has come, and gives up (`Err`) when a write fails before it has one — which is how the 413
+/// was lost when the gateway reset the connection under a client still sending. With `expect`
+/// it announces `Expect: 100-continue` and (with a `Content-Length`) sends no body until told
+/// to. Returns everything the server sent until it closed.
 async fn h1_post(
     port: u16,
     path: &str,
@@ -77,7 +79,7 @@ async fn h1_post(
     framing: Framing,
     expect: bool,
     len: usize,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, String> {
     let tls = tls_connect(port, tls_config(Some("sdd"), b"http/1.1")).await;
     let (mut rx, mut tx) = tokio::io::split(tls);
     let mut head =
@@ -91,48 +93,79 @@ async fn h1_post(
     }
     head += "\r\n";
     tx.write_all(head.as_bytes()).await.expect("head written");
-    let waits_for_continue = expect && matches!(framing, Framing::ContentLength);
-    let writer = tokio::spawn(async move {
-        if waits_for_continue {
-            // A client that waits for `100 Continue` (which must not come) sends nothing.
-            std::future::pending::<()>().await;
-        }
-        let chunk = vec![b' '; 64 * 1024];
-        let mut sent = 0;
-        while sent < len {
-            let n = chunk.len().min(len - sent);
-            let ok = match framing {
-                Framing::ContentLength => tx.write_all(&chunk[..n]).await.is_ok(),
-                Framing::Chunked => {
-                    let mut framed = format!("{n:x}\r\n").into_bytes();
-                    framed.extend_from_slice(&chunk[..n]);
-                    framed.extend_from_slice(b"\r\n");
-                    tx.write_all(&framed).await.is_ok()
-                }
-            };
-            if !ok {
-                return;
-            }
-            sent += n;
-        }
+    // The body as it goes on the wire.
+    let mut wire = Vec::with_capacity(len + len / 1000 + 16);
+    let chunk = vec![b' '; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = chunk.len().min(left);
         if matches!(framing, Framing::Chunked) {
-            let _ = tx.write_all(b"0\r\n\r\n").await;
+            wire.extend_from_slice(format!("{n:x}\r\n").as_bytes());
         }
-        let _ = tx.flush().await;
-    });
+        wire.extend_from_slice(&chunk[..n]);
+        if matches!(framing, Framing::Chunked) {
+            wire.extend_from_slice(b"\r\n");
+        }
+        left -= n;
+    }
+    if matches!(framing, Framing::Chunked) {
+        wire.extend_from_slice(b"0\r\n\r\n");
+    }
+    // A client that waits for `100 Continue` sends nothing until it comes (it must not, here).
+    let mut sending = !(expect && matches!(framing, Framing::ContentLength));
+    let mut sent = 0;
     let mut got = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
+    let exchange = async {
         loop {
-            match rx.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
+            tokio::select! {
+                biased;
+                r = rx.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        if final_answer_complete(&got) {
+                            sending = false;
+                        } else if !sending && got.starts_with(b"HTTP/1.1 100") {
+                            sending = true;
+                        }
+                    }
+                },
+                w = tx.write(&wire[sent..(sent + 64 * 1024).min(wire.len())]),
+                    if sending && sent < wire.len() => match w {
+                    Ok(n) if n > 0 => sent += n,
+                    other => return Err(format!(
+                        "a write failed after {sent} bytes ({other:?}), before an answer came \
+                         ({} bytes read)",
+                        got.len()
+                    )),
+                },
             }
         }
-    })
-    .await;
-    writer.abort();
-    got
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| "no end within 10 s".to_owned())??;
+    Ok(got)
+}
+
+/// Whether `raw` holds a complete final (non-1xx) HTTP/1.1 answer with its body.
+fn final_answer_complete(raw: &[u8]) -> bool {
+    let mut rest = raw;
+    while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        rest = &rest[end + 4..];
+        if head.starts_with("http/1.1 1") {
+            continue;
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        return rest.len() >= len;
+    }
+    false
 }
 
 /// The interim (1xx) status lines and the final answer (status, lower-cased head, body) in the
@@ -325,7 +358,9 @@ async fn oversized_bodies_are_answered_413_before_100_continue_and_the_client_re
                 (Framing::Chunked, false),
             ] {
                 let what = format!("round {round}: {path} {framing:?} expect={expect}");
-                let raw = h1_post(gw.port, path, "application/json", framing, expect, TEN_MB).await;
+                let raw = h1_post(gw.port, path, "application/json", framing, expect, TEN_MB)
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
                 let (interim, status, head, body) = parse_h1(&raw);
                 assert_eq!(status, 413, "{what}: {head}");
                 assert_payload_too_large(&body, &what);
@@ -413,7 +448,8 @@ async fn oversized_consent_token_sent_as_application_jose_is_refused_with_payloa
             false,
             100 * 1024,
         )
-        .await;
+        .await
+        .unwrap_or_else(|e| panic!("{framing:?}: {e}"));
         let (_, status, head, body) = parse_h1(&raw);
         assert_eq!(status, 413, "{framing:?}: {head}");
         assert_payload_too_large(&body, &format!("{framing:?}"));
