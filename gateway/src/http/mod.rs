@@ -55,7 +55,7 @@ impl Peer {
 
 /// The request body, or `payload-too-large` when it went past `limits.max_body_bytes` while it
 /// was read (a body without a declared length; a declared one is refused before it is read).
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
