@@ -133,9 +133,8 @@ impl Limits {
         let (id, report) = {
             let mut inner = self.lock();
             let mut report = None;
-            if self.full(&inner) {
-                report = self.evict_slowest(&mut inner);
-            }
+            // Normally one goes; more when an earlier admission found none that could go yet.
+            while self.full(&inner) && self.evict_slowest(&mut inner, &mut report) {}
             let id = inner.next_id;
             inner.next_id += 1;
             inner.unidentified.insert(id, slot.clone());
@@ -155,16 +154,26 @@ impl Limits {
     /// Close the slowest unidentified connection, if there is one (to free a file descriptor
     /// when the process ran out of them).
     pub fn evict_one(&self) {
-        let report = self.evict_slowest(&mut self.lock());
+        let mut report = None;
+        self.evict_slowest(&mut self.lock(), &mut report);
         self.report_evictions(report);
     }
 
-    fn evict_slowest(&self, inner: &mut Inner) -> Option<u64> {
-        let victim = self.slowest(inner, now_ms())?;
-        let slot = inner.unidentified.remove(&victim)?;
+    /// Tell the slowest unidentified connection to close (counting it towards the next log
+    /// line, `report`); `false` when none may go yet.
+    fn evict_slowest(&self, inner: &mut Inner, report: &mut Option<u64>) -> bool {
+        let Some(slot) = self
+            .slowest(inner, now_ms())
+            .and_then(|victim| inner.unidentified.remove(&victim))
+        else {
+            return false;
+        };
         slot.evict.notify_one();
         self.metrics.connection_refused("unidentified");
-        inner.evictions.hit(Instant::now())
+        if let Some(n) = inner.evictions.hit(Instant::now()) {
+            *report = Some(report.unwrap_or(0) + n);
+        }
+        true
     }
 
     fn report_evictions(&self, count: Option<u64>) {
