@@ -33,6 +33,9 @@ pub struct Config {
     pub secrets: SecretsSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[connections]`: how many connections, of which kind, and for how long.
+    #[serde(default)]
+    pub connections: ConnectionsSection,
     #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
@@ -249,6 +252,69 @@ impl Default for LimitsSection {
             token_leeway_secs: default_leeway(),
             rate_per_org_per_sec: default_rate(),
             rate_burst: default_burst(),
+        }
+    }
+}
+
+/// `[connections]`: caps on open connections and the time each phase of a connection may take.
+/// A connection is *identified* once its TLS handshake is done and it presented a client
+/// certificate of a configured organisation; every other connection (still in its handshake, no
+/// certificate, or a certificate of an organisation this gateway does not know) is *unidentified*
+/// and shares the smaller `max_unidentified` budget.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsSection {
+    /// Most connections open at once, of both kinds.
+    #[serde(default = "default_max_open")]
+    pub max_open: usize,
+    /// Most unidentified connections open at once; less than `max_open`, so that
+    /// `max_open - max_unidentified` connections are always left for organisations. When the
+    /// budget is full, a new connection displaces the unidentified connection that has gone
+    /// longest without progress.
+    #[serde(default = "default_max_unidentified")]
+    pub max_unidentified: usize,
+    /// Time allowed for the TLS handshake, in milliseconds.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout_ms: u64,
+    /// Time allowed from the first byte of an HTTP/1.1 request to the end of its headers, in
+    /// milliseconds.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight that starts no new request within this many
+    /// milliseconds is closed (HTTP/1.1 keep-alive and HTTP/2 alike).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+}
+
+/// `connections.max_open` when the configuration names none.
+pub const DEFAULT_MAX_OPEN: usize = 4096;
+/// `connections.max_unidentified` when the configuration names none.
+pub const DEFAULT_MAX_UNIDENTIFIED: usize = 512;
+
+fn default_max_open() -> usize {
+    DEFAULT_MAX_OPEN
+}
+fn default_max_unidentified() -> usize {
+    DEFAULT_MAX_UNIDENTIFIED
+}
+fn default_handshake_timeout() -> u64 {
+    5_000
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
+}
+
+impl Default for ConnectionsSection {
+    fn default() -> Self {
+        ConnectionsSection {
+            max_open: default_max_open(),
+            max_unidentified: default_max_unidentified(),
+            handshake_timeout_ms: default_handshake_timeout(),
+            header_read_timeout_ms: default_header_read_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
         }
     }
 }
@@ -472,6 +538,7 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
+        self.check_connections()?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             if !seen.insert(&org.oin) {
@@ -500,6 +567,38 @@ impl Config {
         ] {
             if s.file.is_none() && s.env.is_none() {
                 return Err((name.into(), "give `file` or `env`".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_connections(&self) -> Result<(), (String, String)> {
+        let c = &self.connections;
+        if c.max_unidentified == 0 {
+            return Err((
+                "connections.max_unidentified".into(),
+                "must be at least 1 (people's endpoints and /metrics need a connection without an organisation certificate)".into(),
+            ));
+        }
+        if c.max_unidentified >= c.max_open {
+            return Err((
+                "connections.max_unidentified".into(),
+                format!(
+                    "must be less than connections.max_open ({}), so that organisations always have room",
+                    c.max_open
+                ),
+            ));
+        }
+        for (key, ms) in [
+            ("connections.handshake_timeout_ms", c.handshake_timeout_ms),
+            (
+                "connections.header_read_timeout_ms",
+                c.header_read_timeout_ms,
+            ),
+            ("connections.idle_timeout_ms", c.idle_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err((key.into(), "must be at least 1".into()));
             }
         }
         Ok(())
@@ -638,6 +737,9 @@ pseudonym_key = { file = "p.b64" }
     fn minimal_config_parses_with_safe_defaults_and_anchored_paths() {
         let c = Config::parse(MINIMAL, "t.toml", Path::new("/etc/pw")).unwrap();
         assert_eq!(c.limits.max_body_bytes, 64 * 1024);
+        assert_eq!(c.connections.max_open, DEFAULT_MAX_OPEN);
+        assert_eq!(c.connections.max_unidentified, DEFAULT_MAX_UNIDENTIFIED);
+        assert_eq!(c.connections.header_read_timeout_ms, 10_000);
         assert_eq!(c.tls.cert, PathBuf::from("/etc/pw/s.pem"));
         assert_eq!(c.database.url, "sqlite:///etc/pw/x.db");
     }
@@ -666,6 +768,20 @@ pseudonym_key = { file = "p.b64" }
         let msg = e.to_string();
         assert!(msg.contains("tls"), "{msg}");
         assert!(msg.contains("certificate"), "{msg}");
+    }
+
+    #[test]
+    fn unidentified_budget_must_leave_room_for_organisations() {
+        let text = format!("{MINIMAL}[connections]\nmax_open = 100\nmax_unidentified = 100\n");
+        let msg = Config::parse(&text, "t.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("connections.max_unidentified"), "{msg}");
+        let text = format!("{MINIMAL}[connections]\nidle_timeout_ms = 0\n");
+        let msg = Config::parse(&text, "t.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("connections.idle_timeout_ms"), "{msg}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Metrics: decisions by purpose, outcome and reason, request latencies, and the audit log's
-//! commits (how long each took, how many records, how many failed) — recorded both as
+//! Metrics: decisions by purpose, outcome and reason, request latencies, the audit log's
+//! commits (how long each took, how many records, how many failed) and connections (open,
+//! refused and closed by kind, accept errors) — recorded both as
 //! OpenTelemetry instruments (exported over OTLP when configured) and in a small registry that
 //! `/metrics` renders as Prometheus text. Labels are organisations' roles, purposes and reasons;
 //! never a BSN, a pseudonym or a field value.
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
 use opentelemetry::KeyValue;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
@@ -73,7 +74,18 @@ struct Registry {
     audit_commit_failures: u64,
     /// reason → requests answered 503 with it
     unavailable: BTreeMap<String, u64>,
+    /// kind → connections open now
+    connections_open: BTreeMap<&'static str, i64>,
+    /// kind → connections closed to keep within the caps
+    connections_refused: BTreeMap<&'static str, u64>,
+    /// (kind, cause) → connections closed
+    connections_closed: BTreeMap<(&'static str, &'static str), u64>,
+    accept_errors: u64,
 }
+
+/// The `kind` label of the connection series: every connection starts unidentified and becomes
+/// identified when its handshake shows a configured organisation's certificate.
+pub const CONNECTION_KINDS: [&str; 2] = ["identified", "unidentified"];
 
 /// The gateway's metrics. Cheap to share behind the `AppState`.
 pub struct Metrics {
@@ -84,6 +96,10 @@ pub struct Metrics {
     audit_wait: Histogram<f64>,
     audit_records: Counter<u64>,
     unavailable: Counter<u64>,
+    connections_open: UpDownCounter<i64>,
+    connections_refused: Counter<u64>,
+    connections_closed: Counter<u64>,
+    accept_errors: Counter<u64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,8 +118,13 @@ impl Metrics {
     /// Instruments come from the global meter provider (a no-op until telemetry is set up).
     pub fn new() -> Self {
         let meter = opentelemetry::global::meter("poortwachter");
+        let mut registry = Registry::default();
+        for kind in CONNECTION_KINDS {
+            registry.connections_open.insert(kind, 0);
+            registry.connections_refused.insert(kind, 0);
+        }
         Metrics {
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(registry),
             decisions: meter
                 .u64_counter("poortwachter.decisions")
                 .with_description("Decisions by endpoint, purpose, outcome and reason")
@@ -140,6 +161,76 @@ impl Metrics {
                      them or time ran out, by reason",
                 )
                 .build(),
+            connections_open: meter
+                .i64_up_down_counter("poortwachter.connections.open")
+                .with_description("Connections open now, by kind (identified, unidentified)")
+                .build(),
+            connections_refused: meter
+                .u64_counter("poortwachter.connections.refused")
+                .with_description(
+                    "Connections closed to keep within the connection caps (the slowest \
+                     unidentified connection makes room for a new one), by kind",
+                )
+                .build(),
+            connections_closed: meter
+                .u64_counter("poortwachter.connections.closed")
+                .with_description("Connections closed, by kind and cause")
+                .build(),
+            accept_errors: meter
+                .u64_counter("poortwachter.accept.errors")
+                .with_description(
+                    "Failed accepts of new connections (e.g. out of file descriptors)",
+                )
+                .build(),
+        }
+    }
+
+    /// A connection was accepted: it is unidentified until its handshake says otherwise.
+    pub fn connection_opened(&self) {
+        self.connection_open_delta("unidentified", 1);
+    }
+
+    /// An open connection turned out to be an organisation's (`unidentified` → `identified`).
+    pub fn connection_identified(&self) {
+        self.connection_open_delta("unidentified", -1);
+        self.connection_open_delta("identified", 1);
+    }
+
+    /// A connection of `kind` (one of [`CONNECTION_KINDS`]) was closed for `cause`.
+    pub fn connection_closed(&self, kind: &'static str, cause: &'static str) {
+        self.connection_open_delta(kind, -1);
+        self.connections_closed.add(
+            1,
+            &[KeyValue::new("kind", kind), KeyValue::new("cause", cause)],
+        );
+        if let Ok(mut r) = self.registry.lock() {
+            *r.connections_closed.entry((kind, cause)).or_default() += 1;
+        }
+    }
+
+    /// A connection of `kind` was chosen to be closed to make room (it is counted as closed,
+    /// cause `evicted`, when it is gone).
+    pub fn connection_refused(&self, kind: &'static str) {
+        self.connections_refused
+            .add(1, &[KeyValue::new("kind", kind)]);
+        if let Ok(mut r) = self.registry.lock() {
+            *r.connections_refused.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Accepting a new connection failed.
+    pub fn accept_error(&self) {
+        self.accept_errors.add(1, &[]);
+        if let Ok(mut r) = self.registry.lock() {
+            r.accept_errors += 1;
+        }
+    }
+
+    fn connection_open_delta(&self, kind: &'static str, delta: i64) {
+        self.connections_open
+            .add(delta, &[KeyValue::new("kind", kind)]);
+        if let Ok(mut r) = self.registry.lock() {
+            *r.connections_open.entry(kind).or_default() += delta;
         }
     }
 
@@ -312,6 +403,44 @@ fn render_registry(out: &mut String, r: &Registry) {
     for (reason, n) in &r.unavailable {
         let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", escape(reason));
     }
+    let name = "poortwachter_connections_open";
+    series(
+        out,
+        name,
+        "gauge",
+        "Connections open now, by kind (unidentified: in the TLS handshake, or without a configured organisation's certificate).",
+    );
+    for (kind, n) in &r.connections_open {
+        let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
+    }
+    let name = "poortwachter_connections_refused_total";
+    series(
+        out,
+        name,
+        "counter",
+        "Connections closed to keep within the connection caps (the slowest unidentified connection makes room for a new one).",
+    );
+    for (kind, n) in &r.connections_refused {
+        let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
+    }
+    let name = "poortwachter_connections_closed_total";
+    series(
+        out,
+        name,
+        "counter",
+        "Connections closed, by kind and cause.",
+    );
+    for ((kind, cause), n) in &r.connections_closed {
+        let _ = writeln!(out, "{name}{{kind=\"{kind}\",cause=\"{cause}\"}} {n}");
+    }
+    let name = "poortwachter_accept_errors_total";
+    series(
+        out,
+        name,
+        "counter",
+        "Failed accepts of new connections (e.g. out of file descriptors).",
+    );
+    let _ = writeln!(out, "{name} {}", r.accept_errors);
 }
 
 /// The `# HELP` and `# TYPE` lines that open one series in the Prometheus text.
@@ -370,5 +499,28 @@ mod tests {
         assert!(text.contains("poortwachter_audit_commit_duration_seconds_bucket{le=\"0.05\"} 2\n"));
         assert!(text.contains("poortwachter_audit_commit_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("poortwachter_audit_commit_duration_seconds_count 2\n"));
+    }
+
+    #[test]
+    fn connections_are_counted_by_kind_and_cause() {
+        let m = Metrics::new();
+        let text = m.render(&[]);
+        assert!(text.contains("poortwachter_connections_open{kind=\"identified\"} 0\n"));
+        assert!(text.contains("poortwachter_connections_refused_total{kind=\"unidentified\"} 0\n"));
+        m.connection_opened();
+        m.connection_opened();
+        m.connection_opened();
+        m.connection_identified();
+        m.connection_refused("unidentified");
+        m.connection_closed("unidentified", "evicted");
+        m.accept_error();
+        let text = m.render(&[]);
+        assert!(text.contains("poortwachter_connections_open{kind=\"identified\"} 1\n"));
+        assert!(text.contains("poortwachter_connections_open{kind=\"unidentified\"} 1\n"));
+        assert!(text.contains("poortwachter_connections_refused_total{kind=\"unidentified\"} 1\n"));
+        assert!(text.contains(
+            "poortwachter_connections_closed_total{kind=\"unidentified\",cause=\"evicted\"} 1\n"
+        ));
+        assert!(text.contains("poortwachter_accept_errors_total 1\n"));
     }
 }

@@ -38,23 +38,13 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
     Ok(Actor::from(&claims))
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::malformed("the request body could not be read")
-        }
-    })
-}
-
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let actor = admin(&state, &headers)?;
-    let body = body_bytes(body)?;
+    let body = super::read_body(body)?;
     let view = acts::create(&state, &actor, &body).await?;
     let location = format!("/v1/covenants/{}", view.covenant_id);
     let mut resp = (StatusCode::CREATED, Json(view)).into_response();
@@ -108,7 +98,7 @@ async fn sign(
     let jws = if is_json {
         super::parse_json::<SignatureBody>(body)?.jws
     } else {
-        let bytes = body_bytes(body)?;
+        let bytes = super::read_body(body)?;
         String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::malformed("the signature is not UTF-8 text"))?
     };

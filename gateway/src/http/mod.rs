@@ -3,6 +3,7 @@
 
 pub mod audit_review;
 pub mod audit_verify;
+mod body_limit;
 pub mod covenants;
 pub mod problem;
 
@@ -72,15 +73,21 @@ fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|_| ApiError::malformed("the query string is not well-formed"))
 }
 
-/// Parse a JSON body; errors name the path and the problem, never the offending value.
-fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| {
+/// The request body, or `payload-too-large` when it went past `limits.max_body_bytes` while it
+/// was read (a body without a declared length; a declared one is refused before it is read).
+pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
             ApiError::malformed("the request body could not be read")
         }
-    })?;
+    })
+}
+
+/// Parse a JSON body; errors name the path and the problem, never the offending value.
+fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = read_body(body)?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -159,7 +166,7 @@ async fn register_consent(
     let token = if is_json {
         parse_json::<TokenBody>(body)?.token
     } else {
-        let bytes = body.map_err(|_| ApiError::malformed("unreadable body"))?;
+        let bytes = read_body(body)?;
         String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::malformed("the token is not UTF-8 text"))?
     };
@@ -337,6 +344,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::refuse_declared_oversize,
         ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

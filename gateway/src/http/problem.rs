@@ -211,6 +211,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(self, ApiError::PayloadTooLarge) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            // HTTP/1.1 closes after this answer (and lingers so the client reads it); HTTP/2 drops
+            // the header and resets the stream with NO_ERROR after the answer instead.
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
         resp.extensions_mut().insert(Reason(reason));
         resp
     }

@@ -1,22 +1,29 @@
 //! The HTTPS server: our own accept loop (TCP → rustls handshake → peer identity → hyper), so the
-//! client certificate reaches the handlers, and so shutdown can stop accepting, let in-flight
-//! requests finish and flush the audit log.
+//! client certificate reaches the handlers, so the connection caps and timeouts hold before any
+//! request is read, and so shutdown can stop accepting, let in-flight requests finish and flush
+//! the audit log. The loop never spins and never logs once per failure.
+
+mod accept;
+mod activity;
+mod body;
+mod connection;
+mod fd_limit;
+mod io;
+mod limits;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
-use crate::http::Peer;
 use crate::state::AppState;
+use accept::AcceptErrors;
+use activity::Timeouts;
+use limits::{Caps, Limits};
 
 /// A running server: its address and a way to stop it.
 pub struct RunningServer {
@@ -95,60 +102,70 @@ pub async fn start(state: AppState, tls: TlsHolder) -> std::io::Result<RunningSe
     let listener = TcpListener::bind(state.config.gateway.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
-    let app = crate::http::router(state.clone());
-    let timeout = Duration::from_millis(state.config.limits.request_timeout_ms);
+    let settings = &state.config.connections;
+    let limits = Limits::new(caps(&state), limits::GRACE, state.metrics.clone());
+    let shared = Arc::new(connection::Shared {
+        app: crate::http::router(state.clone()),
+        tls,
+        timeouts: Timeouts {
+            handshake: Duration::from_millis(settings.handshake_timeout_ms),
+            header_read_ms: settings.header_read_timeout_ms,
+            idle_ms: settings.idle_timeout_ms,
+        },
+        state: state.clone(),
+    });
+    let metrics = state.metrics.clone();
 
     let task = tokio::spawn(async move {
         let mut connections = JoinSet::new();
+        let mut errors = AcceptErrors::default();
         loop {
+            // Only when organisations hold every place does the loop wait here; the kernel's
+            // backlog holds new connections meanwhile.
+            tokio::select! {
+                _ = limits.room() => {}
+                _ = stop.changed() => break,
+            }
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = stop.changed() => break,
             };
-            let (tcp, _remote) = match accepted {
-                Ok(a) => a,
+            let tcp = match accepted {
+                Ok((tcp, _remote)) => {
+                    if let Some(n) = errors.succeeded(Instant::now()) {
+                        tracing::warn!(
+                            failures = n,
+                            "accepting connections failed {n} more time(s); accepting again"
+                        );
+                    }
+                    tcp
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    metrics.accept_error();
+                    let failure = errors.failed(&e, Instant::now());
+                    if let Some(n) = failure.report {
+                        tracing::warn!(
+                            error = %e,
+                            failures = n,
+                            "accepting a connection failed ({n} time(s) since the last report); \
+                             backing off, next report in at most {} s",
+                            throttle::REPORT_INTERVAL.as_secs()
+                        );
+                    }
+                    if failure.exhausted {
+                        limits.evict_one();
+                    }
+                    if let Some(pause) = failure.pause {
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = stop.changed() => break,
+                        }
+                    }
                     continue;
                 }
             };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = TlsAcceptor::from(tls.current());
-            let app = app.clone();
-            let mut conn_stop = stop.clone();
-            connections.spawn(async move {
-                let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let certs = tls.get_ref().1.peer_certificates();
-                let peer = Peer {
-                    presented_certificate: certs.is_some_and(|c| !c.is_empty()),
-                    oin: crate::tls::peer_oin(certs).ok(),
-                };
-                let service = app.layer(axum::Extension(peer)).map_request(
-                    |req: hyper::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
-                );
-                let service = TowerToHyperService::new(service);
-                let builder = ConnBuilder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(tls), service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    }
-                    _ = conn_stop.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    }
-                }
-            });
+            let guard = limits.admit();
+            connections.spawn(connection::serve(tcp, guard, shared.clone(), stop.clone()));
             // Reap finished connections so the set does not grow without bound.
             while connections.try_join_next().is_some() {}
         }
@@ -159,6 +176,37 @@ pub async fn start(state: AppState, tls: TlsHolder) -> std::io::Result<RunningSe
         shutdown,
         task,
     })
+}
+
+/// The configured caps, lowered when the open-files limit (raised to its maximum first) leaves
+/// less room.
+fn caps(state: &AppState) -> Caps {
+    let c = &state.config.connections;
+    let configured = Caps {
+        max_open: c.max_open,
+        max_unidentified: c.max_unidentified,
+    };
+    let reserved = fd_limit::RESERVED
+        + fd_limit::PER_DATABASE_CONNECTION * u64::from(state.config.database.max_connections);
+    let limit = fd_limit::raise_open_files_limit();
+    match fd_limit::fit(configured, limit, reserved) {
+        Ok(caps) => caps,
+        Err(lowered) => {
+            tracing::warn!(
+                open_files_limit = limit,
+                max_open = lowered.max_open,
+                max_unidentified = lowered.max_unidentified,
+                "the open-files limit leaves room for fewer connections than connections.max_open \
+                 ({}) and connections.max_unidentified ({}) allow: using {} and {}; raise the \
+                 limit (ulimit -n, LimitNOFILE) or lower the caps",
+                configured.max_open,
+                configured.max_unidentified,
+                lowered.max_open,
+                lowered.max_unidentified
+            );
+            lowered
+        }
+    }
 }
 
 #[cfg(test)]
