@@ -202,3 +202,60 @@ fn the_image_build_copies_every_workspace_member() {
         );
     }
 }
+
+/// The image's build stage sees only what the Dockerfile copies: copy exactly those paths into an
+/// empty directory and ask cargo to load the workspace there (it fails on a missing member, a
+/// path dependency outside the copy, or a lock file that no longer fits).
+#[test]
+fn the_workspace_loads_from_exactly_what_the_dockerfile_copies() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let context = tempfile::tempdir().unwrap();
+    let mut copied = 0;
+    for line in dockerfile.lines().map(str::trim) {
+        let Some(args) = line.strip_prefix("COPY ") else {
+            continue;
+        };
+        if args.starts_with("--from") {
+            continue;
+        }
+        let parts: Vec<&str> = args.split_whitespace().collect();
+        let (sources, _dest) = parts.split_at(parts.len() - 1);
+        for source in sources {
+            copy_tree(&repo().join(source), &context.path().join(source));
+            copied += 1;
+        }
+    }
+    assert!(
+        copied >= 3,
+        "the Dockerfile copies too little: {copied} paths"
+    );
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .current_dir(context.path())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo cannot load the workspace from the Dockerfile's context: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name() == "target" {
+                continue;
+            }
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::copy(from, to).unwrap();
+    }
+}

@@ -1942,8 +1942,11 @@ fn the_description_refuses_what_the_gateway_refuses_on_form_alone() {
     assert!(jose_body.is_valid(&json!(token)));
 
     let handover = validator("handover.schema.json");
-    assert!(!handover.is_valid(&json!({ "fields": {} })));
-    assert!(handover.is_valid(&devkit::demo::demo_handover()));
+    let record = |fields: &Value| {
+        devkit::demo::handover_request("job-mediation", "111222333", &json!({ "fields": fields }))
+    };
+    assert!(!handover.is_valid(&record(&json!({}))));
+    assert!(handover.is_valid(&record(&devkit::demo::demo_handover()["fields"])));
 
     let bsn = &schema_docs()["common.schema.json"]["$defs"]["bsn"];
     assert_eq!(bsn["pattern"], "^[0-9]{9}$");
