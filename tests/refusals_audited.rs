@@ -270,7 +270,13 @@ async fn forged_consent_tokens_are_audited_with_only_what_the_configuration_alre
     // A kid of the attacker's choosing (here: a BSN) with a made-up algorithm name.
     let odd_kid = format!(
         "{}.{}.{}",
-        b64url(format!(r#"{{"alg":"XS999","typ":"consent+jwt","kid":"{bsn}"}}"#).as_bytes()),
+        b64url(
+            format!(
+                r#"{{"alg":"XS999","typ":"consent+jwt","kid":"{}"}}"#,
+                bsn.as_str()
+            )
+            .as_bytes()
+        ),
         parts[1],
         parts[2]
     );
