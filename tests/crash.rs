@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 
 /// Answers to collect before the kill.
 const ANSWERS_BEFORE_KILL: usize = 400;
@@ -97,25 +96,7 @@ async fn every_answered_disclosure_survives_a_sigkill_of_the_gateway() {
 
     let with_consent = bsn(1);
     let without_consent = bsn(2);
-    let token = sign_as_uwv(&demo_consent(&new_jti(), &with_consent));
-    let r = post(
-        &client(&certs, "uwv", port),
-        "/v1/consents",
-        &json!({ "token": token }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", text(&r));
-    let r = post(
-        &client(&certs, "uwv", port),
-        "/v1/handovers",
-        &devkit::demo::handover_request(
-            "job-mediation",
-            &with_consent,
-            &devkit::demo::demo_handover(),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", text(&r));
+    seed_demo_client(&client(&certs, "uwv", port), &with_consent).await;
 
     // Four clients stream permits and refusals until the gateway dies under them.
     let answered = Arc::new(AtomicUsize::new(0));

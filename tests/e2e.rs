@@ -18,29 +18,6 @@ use serde_json::{json, Value};
 
 // ── helpers ─────────────────────────────────────────────────────────────────────────────────
 
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A compact JWS over exactly this header and these claims.
-fn jws(header: &Value, claims: &Value, alg: Algorithm, key: &EncodingKey) -> String {
-    let input = format!(
-        "{}.{}",
-        b64url(&serde_json::to_vec(header).unwrap()),
-        b64url(&serde_json::to_vec(claims).unwrap())
-    );
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).expect("signs");
-    format!("{input}.{sig}")
-}
-
-fn uwv_consent_key() -> EncodingKey {
-    gateway::keys::load_private(
-        &certs_dir().join("consent-keys/uwv-es256.key.pem"),
-        Algorithm::ES256,
-    )
-    .expect("UWV consent key loads")
-}
-
 fn sdd_consent_key() -> EncodingKey {
     gateway::keys::load_private(
         &certs_dir().join("consent-keys/sdd-ed25519.key.pem"),

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use devkit::client::MtlsClient;
-use serde_json::json;
 
 /// Clients streaming disclosures through the outage.
 const CLIENTS: usize = 3;
@@ -310,25 +309,7 @@ fn metric(text: &str, series: &str) -> f64 {
 
 /// The demo consent and handover for `with_consent`, through the running gateway.
 async fn seed(gw: &GatewayProcess, with_consent: &str) {
-    let token = sign_as_uwv(&demo_consent(&new_jti(), with_consent));
-    let r = post(
-        &gw.client("uwv"),
-        "/v1/consents",
-        &json!({ "token": token }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", text(&r));
-    let r = post(
-        &gw.client("uwv"),
-        "/v1/handovers",
-        &devkit::demo::handover_request(
-            "job-mediation",
-            with_consent,
-            &devkit::demo::demo_handover(),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", text(&r));
+    seed_demo_client(&gw.client("uwv"), with_consent).await;
 }
 
 /// Every decision a client received is in the log, and the log verifies with its signed

@@ -11,45 +11,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use base64::Engine;
 use common::*;
 use devkit::demo::{GORINCHEM, SDD, UWV};
 use gateway::audit::checkpoint::{CheckpointKeys, CheckpointPublicKey};
 use gateway::audit::record::{AuditKind, AuditRecord, Outcome};
 use gateway::audit::verify::VerifyOptions;
 use gateway::audit::verify_sources::verify_store;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 // ── the log, captured ───────────────────────────────────────────────────────────────────────
-
-/// Log output of every gateway in this process, collected in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The process-wide log capture, at TRACE (installed by the first test that asks).
 fn log() -> &'static Captured {
@@ -74,29 +47,6 @@ async fn gateway() -> Gateway {
 }
 
 // ── tokens ──────────────────────────────────────────────────────────────────────────────────
-
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A compact JWS over exactly this header and these claims.
-fn jws(header: &Value, claims: &Value, alg: Algorithm, key: &EncodingKey) -> String {
-    let input = format!(
-        "{}.{}",
-        b64url(&serde_json::to_vec(header).unwrap()),
-        b64url(&serde_json::to_vec(claims).unwrap())
-    );
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).expect("signs");
-    format!("{input}.{sig}")
-}
-
-fn uwv_consent_key() -> EncodingKey {
-    gateway::keys::load_private(
-        &certs_dir().join("consent-keys/uwv-es256.key.pem"),
-        Algorithm::ES256,
-    )
-    .expect("UWV consent key loads")
-}
 
 fn claims_json(jti: &str, bsn: &str) -> Value {
     serde_json::to_value(demo_consent(jti, bsn)).unwrap()

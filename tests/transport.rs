@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use hyper::body::{Bytes, Frame, SizeHint};
 use rustls_pki_types::ServerName;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -715,21 +715,7 @@ async fn an_organisation_is_served_while_a_thousand_slow_connections_without_a_c
 
     // A client with consent and a handover record, so the disclosure is a release.
     let subject = bsn(1);
-    let token = sign_as_uwv(&demo_consent(&new_jti(), &subject));
-    let r = post(
-        &client(&certs, "uwv", port),
-        "/v1/consents",
-        &json!({ "token": token }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", text(&r));
-    let r = post(
-        &client(&certs, "uwv", port),
-        "/v1/handovers",
-        &devkit::demo::handover_request("job-mediation", &subject, &devkit::demo::demo_handover()),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", text(&r));
+    seed_demo_client(&client(&certs, "uwv", port), &subject).await;
     let ask = ask(&subject, "job-mediation", &["own_transport"]);
     let disclose = || async {
         let c = devkit::client::MtlsClient::builder(certs.join("ca.pem"))

@@ -445,3 +445,75 @@ pub async fn assert_audited(store: &Store, ids: &[String]) {
         );
     }
 }
+
+// ── forged and hand-made tokens ─────────────────────────────────────────────────────────────
+
+/// Base64url without padding, as JWS uses it.
+pub fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A compact JWS over exactly this header and these claims (for attacks a proper issuer would
+/// never sign: odd headers, algorithms, claims).
+pub fn jws(
+    header: &Value,
+    claims: &Value,
+    alg: jsonwebtoken::Algorithm,
+    key: &jsonwebtoken::EncodingKey,
+) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url(&serde_json::to_vec(header).unwrap()),
+        b64url(&serde_json::to_vec(claims).unwrap())
+    );
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).expect("signs");
+    format!("{input}.{sig}")
+}
+
+/// UWV's example consent-signing key (ES256).
+pub fn uwv_consent_key() -> jsonwebtoken::EncodingKey {
+    gateway::keys::load_private(
+        &certs_dir().join("consent-keys/uwv-es256.key.pem"),
+        jsonwebtoken::Algorithm::ES256,
+    )
+    .expect("UWV consent key loads")
+}
+
+// ── the log, captured ───────────────────────────────────────────────────────────────────────
+
+/// Log output collected in memory (a `tracing` writer), to search for what must never be logged.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// As UWV (`uwv`, its client): register the demo consent for `bsn` and store the demo handover
+/// record under it, so a disclosure about `bsn` is a release. Panics unless both are stored.
+pub async fn seed_demo_client(uwv: &MtlsClient, bsn: &str) {
+    let token = sign_as_uwv(&demo_consent(&new_jti(), bsn));
+    let r = post(uwv, "/v1/consents", &json!({ "token": token })).await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let record = demo::handover_request("job-mediation", bsn, &demo::demo_handover());
+    let r = post(uwv, "/v1/handovers", &record).await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+}
