@@ -22,8 +22,9 @@ make_postgres_tls() {
   local dir="$1"
   if ! command -v openssl >/dev/null; then
     echo "== installing openssl (Debian package)"
-    if [ "$(id -u)" = 0 ]; then apt-get install -y -qq openssl >/dev/null
-    else sudo apt-get install -y -qq openssl >/dev/null; fi
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null && apt-get install -y -qq openssl >/dev/null
+    else sudo apt-get update -qq >/dev/null && sudo apt-get install -y -qq openssl >/dev/null; fi
   fi
   mkdir -p "$dir"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
