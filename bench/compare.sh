@@ -291,6 +291,7 @@ else
         else
             drive postgres "$PG_GATEWAY_PORT" "$PG_PID"
         fi
+        drive_healthz postgres "$PG_GATEWAY_PORT" "$PG_PID"
         echo "measured" >"$RESULTS/postgres.status"
     else
         echo "did not start: $(tail -n 1 "$WORK/gateway-postgres.log" | cut -c1-200)" \

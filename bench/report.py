@@ -15,6 +15,9 @@ import sys
 START = "<!-- compare:start -->"
 END = "<!-- compare:end -->"
 HEADING = "## Disclosure path vs nginx floor"
+# The owners' yardstick for disclosures: CPU per disclosure over CPU per empty request on the same
+# stack in one run, durable audit included.
+YARDSTICK_LIMIT = 1.6
 
 
 def load(results, name, raw=False):
@@ -169,6 +172,19 @@ def section(results):
             return None
         return (c["generator_user_s"] + c["generator_sys_s"]) * 1e6 / t["total_requests"]
 
+    def yardstick(srv):
+        # What a disclosure costs over what the same stack spends answering nothing.
+        d, e = server_cpu(srv), hz_cpu(srv)
+        return None if d is None or e is None or e == 0 else d / e
+
+    def yardstick_cell(srv):
+        y = yardstick(srv)
+        return "—" if y is None else f"{y:.2f}× ({fmt(server_cpu(srv))} ÷ {fmt(hz_cpu(srv))} µs)"
+
+    def yardstick_ok(srv):
+        y = yardstick(srv)
+        return None if y is None else y <= YARDSTICK_LIMIT
+
     audit_line = "—"
     audit_ok = None
     if g["audit"] and g["throughput"]:
@@ -212,6 +228,9 @@ def section(results):
             fmt(hz(n), 0), fmt(hz(g), 0), ratio(hz(g), hz(n)), "", None),
         row("server CPU time per `/healthz` request in that run (µs)",
             fmt(hz_cpu(n)), fmt(hz_cpu(g)), ratio(hz_cpu(g), hz_cpu(n), 1), "", None),
+        row("**the yardstick**: server CPU time per disclosure ÷ per empty request (`GET "
+            "/healthz`), same server, same run, durable audit included",
+            "—", yardstick_cell(g), "", f"≤ {YARDSTICK_LIMIT}×", yardstick_ok(g)),
         row("load generator CPU time per request in that run (µs)",
             fmt(generator_cpu(n)), fmt(generator_cpu(g)), "", "", None),
         row("latency at that concurrency, p50 / p90 / p99 / p99.9 (ms)",
@@ -268,6 +287,7 @@ def section(results):
     pg = r["postgres"]
     if pg_status == "measured":
         pg_text = (f"PostgreSQL: throughput {fmt(tp(pg), 0)} req/s ({ratio(tp(pg), tp(n))} nginx); "
+                   f"CPU per disclosure ÷ per `/healthz` {yardstick_cell(pg)}; "
                    f"at {s.get('RATE', '?')} req/s p50/p90/p99/p99.9 {lat(pg['rate'])} ms; "
                    f"resident {fmt(pg['rss_at_rate'])} MB; ready in {fmt(pg['ready'])} ms.")
     elif pg_status == "not available in this build":

@@ -118,6 +118,27 @@ class ReportTest(unittest.TestCase):
         self.assertIn("the rest, 210.0 µs, is the disclosure's own work", text)
         self.assertIn("The stack alone reaches 0.75× of nginx's", text)
 
+    def test_the_yardstick_is_cpu_per_disclosure_over_cpu_per_empty_request(self):
+        self.write_json("sqlite-healthz.json", run_report(90_000, 10.0, 9_000.0))
+        self.write_json("sqlite-healthz-cpu.json", cpu(360, 0))  # 40 µs per request
+        cells = self.row(report.section(self.results), "**the yardstick**")
+        self.assertEqual(cells[2:], ["6.25× (250.0 ÷ 40.0 µs)", "", "≤ 1.6×", "**no**"])
+        # 60 µs per disclosure over 40 µs per empty request: within the limit.
+        self.server("sqlite", run_report(20_000, 10.0, 2_000.0, 5.0, 12.0), cpu(120, 0),
+                    run_report(12_000, 12.0, 1_000.0, 1.2, 6.5), rate_steal=0, rss_kb=24000,
+                    ready_ms=40)
+        cells = self.row(report.section(self.results), "**the yardstick**")
+        self.assertEqual(cells[2:], ["1.50× (60.0 ÷ 40.0 µs)", "", "≤ 1.6×", "yes"])
+
+    def test_postgres_line_carries_its_own_yardstick(self):
+        self.write("postgres.status", "measured")
+        self.server("postgres", run_report(10_000, 10.0, 1_000.0), cpu(400, 0),
+                    run_report(12_000, 12.0, 1_000.0), rate_steal=0, rss_kb=25000, ready_ms=90)
+        self.write_json("postgres-healthz.json", run_report(50_000, 10.0, 5_000.0))
+        self.write_json("postgres-healthz-cpu.json", cpu(100, 0))  # 20 µs per request
+        self.assertIn("CPU per disclosure ÷ per `/healthz` 20.00× (400.0 ÷ 20.0 µs)",
+                      report.section(self.results))
+
     def test_without_healthz_results_the_rows_say_so_and_nothing_is_subtracted(self):
         text = report.section(self.results)
         self.assertEqual(self.row(text, "the TLS and HTTP stack alone")[1:3], ["—", "—"])
