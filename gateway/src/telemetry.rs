@@ -164,11 +164,21 @@ fn span_selection(spans: Spans) -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> b
     })
 }
 
+tokio::task_local! {
+    /// The caller's span id (lowercase hex) while a request that continued the caller's W3C
+    /// trace context is served: set by the HTTP layer around the request, read by
+    /// [`current_trace_ids`].
+    pub static FOREIGN_SPAN: Option<String>;
+}
+
 /// Trace context for an audit record (OpenTelemetry ids, when a trace is active).
 #[derive(Debug, Clone, Default)]
 pub struct TraceIds {
     pub trace_id: Option<String>,
     pub span_id: Option<String>,
+    /// The caller's span, when the request continued the caller's W3C trace context (the
+    /// foreign operation of the Logboek Dataverwerkingen standard).
+    pub foreign_span_id: Option<String>,
 }
 
 /// The OpenTelemetry trace and span id of the current `tracing` span, for audit records.
@@ -182,6 +192,7 @@ pub fn current_trace_ids() -> TraceIds {
         TraceIds {
             trace_id: Some(sc.trace_id().to_string()),
             span_id: Some(sc.span_id().to_string()),
+            foreign_span_id: FOREIGN_SPAN.try_with(|f| f.clone()).ok().flatten(),
         }
     } else {
         TraceIds::default()
