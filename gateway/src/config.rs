@@ -971,4 +971,80 @@ pseudonym_key = { file = "p.b64" }
             .to_string();
         assert!(msg.contains("database.sslmode"), "{msg}");
     }
+
+    // ── [logboek] ──
+
+    fn logboek(lines: &str) -> Result<Config, String> {
+        let text = format!("{MINIMAL}[logboek]\n{lines}\n");
+        Config::parse(&text, "t.toml", Path::new("/etc/pw")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn logboek_export_is_off_unless_configured_and_defaults_are_safe() {
+        let c = Config::parse(MINIMAL, "t.toml", Path::new("/etc/pw")).unwrap();
+        assert!(c.logboek.is_none());
+        let c = logboek(
+            "endpoint = \"https://logboek.example.nl:4318/v1/traces\"\nca = \"logboek-ca.pem\"",
+        )
+        .unwrap();
+        let l = c.logboek.unwrap();
+        assert_eq!(l.ca, Some(PathBuf::from("/etc/pw/logboek-ca.pem")));
+        assert_eq!(
+            (l.timeout_ms, l.batch_size, l.interval_ms),
+            (5_000, 256, 1_000)
+        );
+        assert!(l.max_backoff_ms >= l.interval_ms);
+    }
+
+    #[test]
+    fn logboek_records_never_leave_the_machine_unencrypted() {
+        for (lines, key) in [
+            (
+                "endpoint = \"http://logboek.example.nl:4318/v1/traces\"",
+                "logboek.endpoint",
+            ),
+            (
+                "endpoint = \"http://10.0.0.5:4318/v1/traces\"",
+                "logboek.endpoint",
+            ),
+            (
+                "endpoint = \"https://logboek.example.nl/v1/traces\"",
+                "logboek.ca",
+            ),
+            (
+                "endpoint = \"ftp://logboek.example.nl/\"",
+                "logboek.endpoint",
+            ),
+            ("endpoint = \"not a url\"", "logboek.endpoint"),
+        ] {
+            let msg = logboek(lines).unwrap_err();
+            assert!(msg.contains(key), "{lines}: {msg}");
+        }
+        for loopback in ["127.0.0.1:4318", "localhost:4318", "[::1]:4318"] {
+            logboek(&format!("endpoint = \"http://{loopback}/v1/traces\""))
+                .unwrap_or_else(|e| panic!("{loopback}: {e}"));
+        }
+    }
+
+    #[test]
+    fn logboek_batch_and_timing_must_make_sense() {
+        let base = "endpoint = \"http://127.0.0.1:4318/v1/traces\"";
+        for (extra, key) in [
+            ("batch_size = 0", "logboek.batch_size"),
+            ("batch_size = 10001", "logboek.batch_size"),
+            ("timeout_ms = 0", "logboek.timeout_ms"),
+            ("interval_ms = 0", "logboek.interval_ms"),
+            (
+                "interval_ms = 5000\nmax_backoff_ms = 1000",
+                "logboek.max_backoff_ms",
+            ),
+            (
+                "data_subject_id_type = \" \"",
+                "logboek.data_subject_id_type",
+            ),
+        ] {
+            let msg = logboek(&format!("{base}\n{extra}")).unwrap_err();
+            assert!(msg.contains(key), "{extra}: {msg}");
+        }
+    }
 }

@@ -186,3 +186,133 @@ where
     driver.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn certs() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../certs-example")
+    }
+
+    /// An OTLP/HTTP receiver over TLS with the development server certificate (for 127.0.0.1),
+    /// answering every request 200 with an empty `ExportTraceServiceResponse`; returns its port
+    /// and how many requests it answered.
+    async fn tls_receiver() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        let config = crate::tls::server_config(
+            &certs().join("server.pem"),
+            &certs().join("server-key.pem"),
+            &certs().join("ca.pem"),
+            &[],
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = answered.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |_req| {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let body = ExportTraceServiceResponse::default().encode_to_vec();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from(body),
+                            )))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        (port, answered)
+    }
+
+    fn section(endpoint: String, ca: &str) -> LogboekSection {
+        LogboekSection {
+            endpoint,
+            ca: Some(certs().join(ca)),
+            timeout_ms: 5_000,
+            batch_size: 10,
+            interval_ms: 100,
+            max_backoff_ms: 1_000,
+            data_subject_id_type: "t".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_reaches_a_receiver_whose_certificate_chains_to_the_configured_ca() {
+        let (port, answered) = tls_receiver().await;
+        let receiver = Receiver::new(&section(
+            format!("https://127.0.0.1:{port}/v1/traces"),
+            "ca.pem",
+        ))
+        .unwrap();
+        receiver
+            .send(&ExportTraceServiceRequest::default())
+            .await
+            .expect("acknowledged over TLS");
+        assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_whose_certificate_does_not_chain_to_the_configured_ca_gets_nothing() {
+        let (port, answered) = tls_receiver().await;
+        let receiver = Receiver::new(&section(
+            format!("https://127.0.0.1:{port}/v1/traces"),
+            "foreign-ca.pem",
+        ))
+        .unwrap();
+        let e = receiver
+            .send(&ExportTraceServiceRequest::default())
+            .await
+            .expect_err("an impostor receiver is refused");
+        assert!(matches!(e, SendError::Tls(_)), "{e}");
+        assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_rejects_part_of_a_batch_has_not_acknowledged_it() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_req| async {
+                    let body = ExportTraceServiceResponse {
+                        partial_success: Some(ExportTracePartialSuccess {
+                            rejected_spans: 1,
+                            error_message: "span too large".into(),
+                        }),
+                    }
+                    .encode_to_vec();
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        body,
+                    ))))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service),
+                );
+            }
+        });
+        let mut s = section(format!("http://127.0.0.1:{port}/v1/traces"), "ca.pem");
+        s.ca = None;
+        let e = Receiver::new(&s)
+            .unwrap()
+            .send(&ExportTraceServiceRequest::default())
+            .await
+            .expect_err("a partial success is no acknowledgement");
+        assert!(matches!(e, SendError::Rejected { rejected: 1, .. }), "{e}");
+    }
+}
