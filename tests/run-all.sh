@@ -116,10 +116,10 @@ echo "== cargo test (SQLite always; PostgreSQL via POORTWACHTER_TEST_POSTGRES_UR
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
-# The end-to-end, covenant and audited-refusal suites once more, every gateway on a fresh
+# The end-to-end, covenant, Logboek-export and audited-refusal suites once more, every gateway on a fresh
 # PostgreSQL database (tests/postgres.rs, run above, adds two instances on one database).
 echo "== end-to-end suites on PostgreSQL"
-POORTWACHTER_TEST_DATABASE=postgres cargo test --workspace --test e2e --test covenants \
+POORTWACHTER_TEST_DATABASE=postgres cargo test --workspace --test e2e --test covenants --test logboek \
   --test refusals_audited
 
 # Schemathesis (pinned, in a virtual environment the script makes; needs python3 and PyPI) over

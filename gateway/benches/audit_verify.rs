@@ -76,6 +76,8 @@ fn entry(n: usize) -> AuditEntry {
             Outcome::Refuse
         }),
         reason: (!permit).then(|| "consent-required".into()),
+        processing_activity: None,
+        foreign_span_id: None,
     }
 }
 

@@ -53,6 +53,10 @@ pub struct Config {
     /// Issuers of bearer JWTs for human users (privacy officers, covenant administrators).
     #[serde(default)]
     pub human_issuers: Vec<HumanIssuerSection>,
+    /// `[logboek]`: send every audit record to the organisation's Logboek Dataverwerkingen
+    /// (an OTLP/HTTP traces receiver); no export when absent.
+    #[serde(default)]
+    pub logboek: Option<LogboekSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +387,120 @@ pub struct TelemetrySection {
     pub log_filter: Option<String>,
 }
 
+// ── Logboek Dataverwerkingen export ──────────────────────────────────────────────────────────
+
+/// `[logboek]`: where and how the audit log is sent, as Logboek Dataverwerkingen log records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogboekSection {
+    /// The receiver's OTLP/HTTP traces URL, e.g. `https://logboek.example.nl:4318/v1/traces`.
+    /// `https://` (TLS, verified against `ca`), or `http://` only to a receiver on loopback.
+    pub endpoint: String,
+    /// The CA certificate(s), PEM, that the receiver's certificate must chain to (`https://`).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Longest wait for the receiver to acknowledge one batch.
+    #[serde(default = "default_logboek_timeout")]
+    pub timeout_ms: u64,
+    /// Audit records per request to the receiver.
+    #[serde(default = "default_logboek_batch")]
+    pub batch_size: u32,
+    /// How often the exporter looks for new audit records.
+    #[serde(default = "default_logboek_interval")]
+    pub interval_ms: u64,
+    /// Longest pause between attempts while the receiver is down (the pause doubles from
+    /// `interval_ms` up to this).
+    #[serde(default = "default_logboek_backoff")]
+    pub max_backoff_ms: u64,
+    /// `dpl.core.data_subject_id_type`: what kind of identifier `dpl.core.data_subject_id` is
+    /// (the gateway's keyed pseudonym of the BSN, never the BSN).
+    #[serde(default = "default_logboek_subject_type")]
+    pub data_subject_id_type: String,
+}
+
+fn default_logboek_timeout() -> u64 {
+    5_000
+}
+fn default_logboek_batch() -> u32 {
+    256
+}
+fn default_logboek_interval() -> u64 {
+    1_000
+}
+fn default_logboek_backoff() -> u64 {
+    60_000
+}
+fn default_logboek_subject_type() -> String {
+    "urn:poortwachter:subject-pseudonym:hmac-sha256-bsn".into()
+}
+
+impl LogboekSection {
+    /// Whether the endpoint is `https://`; otherwise it must be `http://` to loopback.
+    fn check(&self) -> Result<(), (String, String)> {
+        let key = |k: &str| format!("logboek.{k}");
+        let uri: axum::http::Uri = self.endpoint.parse().map_err(|_| {
+            (
+                key("endpoint"),
+                "is not a URL (https://host:port/v1/traces)".to_owned(),
+            )
+        })?;
+        let host = uri.host().unwrap_or("");
+        match uri.scheme_str() {
+            Some("https") => {
+                if self.ca.is_none() {
+                    return Err((
+                        key("ca"),
+                        "give the CA certificate(s) of the receiver for an https:// endpoint"
+                            .into(),
+                    ));
+                }
+            }
+            Some("http") => {
+                let loopback = host == "localhost"
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback {
+                    return Err((
+                        key("endpoint"),
+                        "must be https:// (the Logboek standard demands TLS); http:// only to a receiver on loopback".into(),
+                    ));
+                }
+            }
+            _ => {
+                return Err((
+                    key("endpoint"),
+                    "must start with https:// (or http:// to loopback)".into(),
+                ))
+            }
+        }
+        if host.is_empty() {
+            return Err((key("endpoint"), "names no host".into()));
+        }
+        for (k, v) in [
+            ("timeout_ms", self.timeout_ms),
+            ("interval_ms", self.interval_ms),
+            ("batch_size", u64::from(self.batch_size)),
+        ] {
+            if v == 0 {
+                return Err((key(k), "must be at least 1".into()));
+            }
+        }
+        if self.batch_size > 10_000 {
+            return Err((key("batch_size"), "must be at most 10000".into()));
+        }
+        if self.max_backoff_ms < self.interval_ms {
+            return Err((key("max_backoff_ms"), "must be at least interval_ms".into()));
+        }
+        if self.data_subject_id_type.trim().is_empty() {
+            return Err((key("data_subject_id_type"), "must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
 /// A public key (PEM, SPKI) with its `kid`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -495,6 +613,9 @@ impl Config {
             fix(ca)
         }
         self.audit.checkpoint_previous_keys.iter_mut().for_each(fix);
+        if let Some(ca) = self.logboek.as_mut().and_then(|l| l.ca.as_mut()) {
+            fix(ca)
+        }
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let p = Path::new(rest);
             if p.is_relative() && !rest.starts_with(':') {
@@ -539,6 +660,9 @@ impl Config {
             ));
         }
         self.check_connections()?;
+        if let Some(logboek) = &self.logboek {
+            logboek.check()?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             if !seen.insert(&org.oin) {
@@ -846,5 +970,81 @@ pseudonym_key = { file = "p.b64" }
             .unwrap_err()
             .to_string();
         assert!(msg.contains("database.sslmode"), "{msg}");
+    }
+
+    // ── [logboek] ──
+
+    fn logboek(lines: &str) -> Result<Config, String> {
+        let text = format!("{MINIMAL}[logboek]\n{lines}\n");
+        Config::parse(&text, "t.toml", Path::new("/etc/pw")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn logboek_export_is_off_unless_configured_and_defaults_are_safe() {
+        let c = Config::parse(MINIMAL, "t.toml", Path::new("/etc/pw")).unwrap();
+        assert!(c.logboek.is_none());
+        let c = logboek(
+            "endpoint = \"https://logboek.example.nl:4318/v1/traces\"\nca = \"logboek-ca.pem\"",
+        )
+        .unwrap();
+        let l = c.logboek.unwrap();
+        assert_eq!(l.ca, Some(PathBuf::from("/etc/pw/logboek-ca.pem")));
+        assert_eq!(
+            (l.timeout_ms, l.batch_size, l.interval_ms),
+            (5_000, 256, 1_000)
+        );
+        assert!(l.max_backoff_ms >= l.interval_ms);
+    }
+
+    #[test]
+    fn logboek_records_never_leave_the_machine_unencrypted() {
+        for (lines, key) in [
+            (
+                "endpoint = \"http://logboek.example.nl:4318/v1/traces\"",
+                "logboek.endpoint",
+            ),
+            (
+                "endpoint = \"http://10.0.0.5:4318/v1/traces\"",
+                "logboek.endpoint",
+            ),
+            (
+                "endpoint = \"https://logboek.example.nl/v1/traces\"",
+                "logboek.ca",
+            ),
+            (
+                "endpoint = \"ftp://logboek.example.nl/\"",
+                "logboek.endpoint",
+            ),
+            ("endpoint = \"not a url\"", "logboek.endpoint"),
+        ] {
+            let msg = logboek(lines).unwrap_err();
+            assert!(msg.contains(key), "{lines}: {msg}");
+        }
+        for loopback in ["127.0.0.1:4318", "localhost:4318", "[::1]:4318"] {
+            logboek(&format!("endpoint = \"http://{loopback}/v1/traces\""))
+                .unwrap_or_else(|e| panic!("{loopback}: {e}"));
+        }
+    }
+
+    #[test]
+    fn logboek_batch_and_timing_must_make_sense() {
+        let base = "endpoint = \"http://127.0.0.1:4318/v1/traces\"";
+        for (extra, key) in [
+            ("batch_size = 0", "logboek.batch_size"),
+            ("batch_size = 10001", "logboek.batch_size"),
+            ("timeout_ms = 0", "logboek.timeout_ms"),
+            ("interval_ms = 0", "logboek.interval_ms"),
+            (
+                "interval_ms = 5000\nmax_backoff_ms = 1000",
+                "logboek.max_backoff_ms",
+            ),
+            (
+                "data_subject_id_type = \" \"",
+                "logboek.data_subject_id_type",
+            ),
+        ] {
+            let msg = logboek(&format!("{base}\n{extra}")).unwrap_err();
+            assert!(msg.contains(key), "{extra}: {msg}");
+        }
     }
 }

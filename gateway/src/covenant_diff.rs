@@ -36,6 +36,11 @@ pub enum GrantChange {
         from: u32,
         to: u32,
     },
+    /// The entry in the register of processing activities the grant names (none: `None`).
+    ProcessingActivity {
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 /// One change between two versions.
@@ -150,6 +155,12 @@ fn grant_changes(a: &Grant, b: &Grant) -> Vec<GrantChange> {
         out.push(GrantChange::RetentionDays {
             from: a.retention_days,
             to: b.retention_days,
+        });
+    }
+    if a.processing_activity != b.processing_activity {
+        out.push(GrantChange::ProcessingActivity {
+            from: a.processing_activity.clone(),
+            to: b.processing_activity.clone(),
         });
     }
     out
@@ -350,6 +361,9 @@ impl CovenantDiff {
             s.push_str("; includes special categories of personal data (GDPR art. 9)");
         }
         let _ = write!(s, "; kept for {} days", g.retention_days);
+        if let Some(activity) = &g.processing_activity {
+            let _ = write!(s, "; recorded as processing activity {activity}");
+        }
         s
     }
 
@@ -387,6 +401,18 @@ impl CovenantDiff {
                 "data is kept for {to} days instead of {from} days{}",
                 if to < from { " (shorter)" } else { " (longer)" }
             ),
+            GrantChange::ProcessingActivity { from, to } => match (from, to) {
+                (None, Some(to)) => {
+                    format!("now recorded as processing activity {to} (register of processing activities)")
+                }
+                (Some(from), None) => format!(
+                    "no longer names a processing activity (was {from}); its disclosures are logged without one"
+                ),
+                (Some(from), Some(to)) => {
+                    format!("processing activity changed from {from} to {to}")
+                }
+                (None, None) => "the processing activity is unchanged".into(),
+            },
         }
     }
 }
@@ -555,6 +581,8 @@ mod tests {
         g.legal_basis = LegalBasis::Consent;
         g.consent_required = true;
         g.retention_days = 180;
+        g.processing_activity = Some("https://register.example/pa/intake-2".into());
+        b.grants[0].processing_activity = None;
         let d = diff(&a, &b);
         let text = d.to_string();
         for expected in [
@@ -565,6 +593,8 @@ mod tests {
             "legal basis changed from a legal obligation (GDPR art. 6(1)(c)) to the client's consent",
             "the client's consent is now required",
             "kept for 180 days instead of 365 days (shorter)",
+            "processing activity changed from https://register.drechtsteden.example/verwerkingsactiviteiten/bijstand-intake to https://register.example/pa/intake-2",
+            "no longer names a processing activity (was https://register.drechtsteden.example/verwerkingsactiviteiten/max-ww-bemiddeling)",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }

@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod failure_log;
 pub mod http;
 pub mod keys;
+pub mod logboek;
 pub mod metrics;
 pub mod ops;
 pub mod ratelimit;

@@ -100,6 +100,8 @@ pub struct Metrics {
     connections_refused: Counter<u64>,
     connections_closed: Counter<u64>,
     accept_errors: Counter<u64>,
+    /// The Logboek Dataverwerkingen export (rendered only when it runs).
+    pub logboek: LogboekMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -182,6 +184,7 @@ impl Metrics {
                     "Failed accepts of new connections (e.g. out of file descriptors)",
                 )
                 .build(),
+            logboek: LogboekMetrics::default(),
         }
     }
 
@@ -314,6 +317,7 @@ impl Metrics {
         if let Ok(r) = self.registry.lock() {
             render_registry(&mut out, &r);
         }
+        self.logboek.render(&mut out);
         for gauge in gauges {
             series(&mut out, gauge.name, "gauge", gauge.help);
             for (labels, value) in &gauge.samples {
@@ -522,5 +526,74 @@ mod tests {
             "poortwachter_connections_closed_total{kind=\"unidentified\",cause=\"evicted\"} 1\n"
         ));
         assert!(text.contains("poortwachter_accept_errors_total 1\n"));
+    }
+}
+
+// ── Logboek Dataverwerkingen export ──────────────────────────────────────────────────────────
+
+/// The export's counters: records the receiver acknowledged, failed deliveries, and how many
+/// durable audit records are not yet acknowledged (the lag). Rendered once the export runs.
+#[derive(Debug, Default)]
+pub struct LogboekMetrics {
+    running: std::sync::atomic::AtomicBool,
+    exported: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    lag: std::sync::atomic::AtomicI64,
+}
+
+impl LogboekMetrics {
+    /// The export runs: its series appear in `/metrics`.
+    pub fn running(&self) {
+        self.running
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The receiver acknowledged `records` more records.
+    pub fn exported(&self, records: u64) {
+        self.exported
+            .fetch_add(records, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A batch was not delivered (it is sent again).
+    pub fn failed(&self) {
+        self.failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Durable audit records not yet acknowledged by the receiver.
+    pub fn lag(&self, records: i64) {
+        self.lag
+            .store(records.max(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.running.load(Relaxed) {
+            return;
+        }
+        let name = "poortwachter_logboek_exported_records_total";
+        series(
+            out,
+            name,
+            "counter",
+            "Audit records the Logboek Dataverwerkingen receiver acknowledged.",
+        );
+        let _ = writeln!(out, "{name} {}", self.exported.load(Relaxed));
+        let name = "poortwachter_logboek_export_failures_total";
+        series(
+            out,
+            name,
+            "counter",
+            "Batches the Logboek Dataverwerkingen receiver did not acknowledge (sent again later).",
+        );
+        let _ = writeln!(out, "{name} {}", self.failures.load(Relaxed));
+        let name = "poortwachter_logboek_lag_records";
+        series(
+            out,
+            name,
+            "gauge",
+            "Durable audit records the Logboek Dataverwerkingen receiver has not yet acknowledged.",
+        );
+        let _ = writeln!(out, "{name} {}", self.lag.load(Relaxed));
     }
 }

@@ -164,11 +164,68 @@ fn span_selection(spans: Spans) -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> b
     })
 }
 
+/// The caller's W3C trace context (`traceparent`, with its `tracestate`), when it sent a
+/// well-formed one: the request span continues the caller's trace as a child of the caller's span.
+/// A malformed header is ignored (the request starts a trace of its own), never refused.
+pub fn caller_context(headers: &axum::http::HeaderMap) -> Option<opentelemetry::Context> {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    struct Headers<'a>(&'a axum::http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    // Only one `traceparent` may be sent (W3C Trace Context, 3.2): two is no context at all.
+    if headers.get_all("traceparent").iter().count() != 1 {
+        return None;
+    }
+    let context =
+        opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers));
+    context.span().span_context().is_valid().then_some(context)
+}
+
+/// The caller's span id in a context from [`caller_context`] (lowercase hex).
+pub fn caller_span_id(context: &opentelemetry::Context) -> String {
+    use opentelemetry::trace::TraceContextExt as _;
+    context.span().span_context().span_id().to_string()
+}
+
+/// Serve `request` with `span` as a child of the caller's span when the caller sent a W3C trace
+/// context (`caller`), remembering the caller's span for the audit records made meanwhile.
+pub async fn continue_caller_trace<F: std::future::Future>(
+    span: &tracing::Span,
+    caller: Option<opentelemetry::Context>,
+    request: F,
+) -> F::Output {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let foreign = caller.as_ref().map(caller_span_id);
+    if let Some(context) = caller {
+        // Fails only when no OpenTelemetry layer is installed (CLI commands): then there are no
+        // ids to continue either.
+        let _ = span.set_parent(context);
+    }
+    FOREIGN_SPAN.scope(foreign, request).await
+}
+
+tokio::task_local! {
+    /// The caller's span id (lowercase hex) while a request that continued the caller's W3C
+    /// trace context is served: set by the HTTP layer around the request, read by
+    /// [`current_trace_ids`].
+    pub static FOREIGN_SPAN: Option<String>;
+}
+
 /// Trace context for an audit record (OpenTelemetry ids, when a trace is active).
 #[derive(Debug, Clone, Default)]
 pub struct TraceIds {
     pub trace_id: Option<String>,
     pub span_id: Option<String>,
+    /// The caller's span, when the request continued the caller's W3C trace context (the
+    /// foreign operation of the Logboek Dataverwerkingen standard).
+    pub foreign_span_id: Option<String>,
 }
 
 /// The OpenTelemetry trace and span id of the current `tracing` span, for audit records.
@@ -182,6 +239,7 @@ pub fn current_trace_ids() -> TraceIds {
         TraceIds {
             trace_id: Some(sc.trace_id().to_string()),
             span_id: Some(sc.span_id().to_string()),
+            foreign_span_id: FOREIGN_SPAN.try_with(|f| f.clone()).ok().flatten(),
         }
     } else {
         TraceIds::default()
@@ -317,5 +375,97 @@ mod tests {
             .map(|kv| kv.key.as_str())
             .collect();
         assert_eq!(keys, ["endpoint"]);
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> axum::http::HeaderMap {
+        let mut map = axum::http::HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// The ids an audit record made inside a request span that continued `caller` gets, with
+    /// span data off (no exporter), as in production without an OTLP endpoint.
+    fn ids_continuing(caller: Option<opentelemetry::Context>) -> TraceIds {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        let subscriber = tracing_subscriber::registry().with(
+            span_export(provider.tracer("poortwachter"))
+                .with_filter(span_selection(Spans::RequestOnly)),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!(REQUEST_SPAN, endpoint = "POST /v1/disclosures");
+            continue_caller_trace(
+                &span,
+                caller,
+                async { current_trace_ids() }.instrument(span.clone()),
+            )
+            .await
+        })
+    }
+
+    #[test]
+    fn a_request_continues_the_callers_trace_and_remembers_the_callers_span() {
+        let caller = caller_context(&headers(&[("traceparent", CALLER)]));
+        assert!(caller.is_some());
+        let ids = ids_continuing(caller);
+        assert_eq!(
+            ids.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(ids.foreign_span_id.as_deref(), Some("00f067aa0ba902b7"));
+        let own = ids.span_id.expect("a span of its own");
+        assert_ne!(
+            own, "00f067aa0ba902b7",
+            "the request span is a child, not the caller's"
+        );
+    }
+
+    #[test]
+    fn without_a_usable_traceparent_a_request_starts_its_own_trace_and_names_no_foreign_span() {
+        for bad in [
+            vec![],
+            vec![("traceparent", "garbage")],
+            vec![(
+                "traceparent",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            )],
+            vec![(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            )],
+            vec![(
+                "traceparent",
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            )],
+            vec![(
+                "traceparent",
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )],
+            vec![("traceparent", CALLER), ("traceparent", CALLER)],
+        ] {
+            let caller = caller_context(&headers(&bad));
+            assert!(caller.is_none(), "{bad:?}");
+            let ids = ids_continuing(caller);
+            assert_ne!(
+                ids.trace_id.as_deref(),
+                Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+                "{bad:?}"
+            );
+            assert!(ids.trace_id.is_some());
+            assert_eq!(ids.foreign_span_id, None, "{bad:?}");
+        }
     }
 }

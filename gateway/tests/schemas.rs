@@ -649,6 +649,11 @@ fn audit_record_example_chains_correctly_and_records_the_example_disclosure() {
     );
     assert_eq!(e.consent_id, response.basis.consent);
     assert_eq!(
+        e.processing_activity.as_deref(),
+        Some("https://register.drechtsteden.example/verwerkingsactiviteiten/max-ww-bemiddeling"),
+        "the example covenant's job-mediation grant names its processing activity"
+    );
+    assert_eq!(
         e.fields_released,
         response.released.keys().cloned().collect::<Vec<_>>()
     );

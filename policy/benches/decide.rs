@@ -116,6 +116,7 @@ fn covenant(catalogue: &FieldCatalogue, i: usize) -> Covenant {
                 consent_required,
                 special_categories: false,
                 retention_days: 90,
+                processing_activity: None,
             }
         })
         .collect();

@@ -67,6 +67,26 @@ pub struct Grant {
     #[serde(default)]
     pub special_categories: bool,
     pub retention_days: u32,
+    /// The entry in the register of processing activities (verwerkingsregister, AVG art. 30)
+    /// that this grant's disclosures belong to: an absolute URI, sent as
+    /// `dpl.core.processing_activity_id` in Logboek Dataverwerkingen records. Absent from the
+    /// canonical form when not set, so covenants signed before it existed keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_activity: Option<String>,
+}
+
+/// Whether `s` is an absolute URI as far as a register reference needs: a scheme (a letter, then
+/// letters, digits, `+`, `-` or `.`), a colon, and a non-empty rest without spaces or control
+/// characters.
+pub fn is_absolute_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// One version of a covenant document.
@@ -254,6 +274,14 @@ impl Covenant {
             }
             if grant.basis_text.trim().is_empty() {
                 problem(at("basis_text"), "must cite the legal basis".into());
+            }
+            if let Some(uri) = &grant.processing_activity {
+                if !is_absolute_uri(uri) {
+                    problem(
+                        at("processing_activity"),
+                        "must be an absolute URI naming the entry in the register of processing activities".into(),
+                    );
+                }
             }
             for (h, other) in self.grants.iter().enumerate().take(g) {
                 if other.purpose == grant.purpose

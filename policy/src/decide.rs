@@ -144,6 +144,8 @@ pub struct Basis {
     pub legal_basis: LegalBasis,
     pub consent: Option<ConsentId>,
     pub retention_days: u32,
+    /// The grant's entry in the register of processing activities, when the covenant names one.
+    pub processing_activity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +318,7 @@ impl DecisionPlan<'_> {
             legal_basis: grant.legal_basis,
             consent: None,
             retention_days: grant.retention_days,
+            processing_activity: grant.processing_activity.clone(),
         };
 
         // 3. Consent, where the grant requires it (and, for special categories, always).

@@ -81,6 +81,10 @@ fn catalogue() -> FieldCatalogue {
     FieldCatalogue::new(doc).unwrap()
 }
 
+/// The register entry the example covenant's job-mediation grant names.
+const MAX_WW_ACTIVITY: &str =
+    "https://register.drechtsteden.example/verwerkingsactiviteiten/max-ww-bemiddeling";
+
 fn example_covenant() -> Covenant {
     Covenant::parse(COVENANT_TOML, DocumentFormat::Toml).unwrap()
 }
@@ -154,6 +158,7 @@ fn job_mediation_basis(covenant: &Covenant, consent: Option<&str>) -> Basis {
         legal_basis: LegalBasis::Consent,
         consent: consent.map(|c| c.parse().unwrap()),
         retention_days: 90,
+        processing_activity: Some(MAX_WW_ACTIVITY.into()),
     }
 }
 
@@ -247,6 +252,7 @@ fn legal_obligation_grant(purpose: &str, granted: &[&str], special: bool) -> Gra
         consent_required: false,
         special_categories: special,
         retention_days: 30,
+        processing_activity: None,
     }
 }
 
@@ -414,6 +420,10 @@ fn bijstand_intake_under_legal_obligation_needs_no_consent() {
             legal_basis: LegalBasis::LegalObligation,
             consent: None,
             retention_days: 365,
+            processing_activity: Some(
+                "https://register.drechtsteden.example/verwerkingsactiviteiten/bijstand-intake"
+                    .into()
+            ),
         }
     );
 }
@@ -1590,8 +1600,9 @@ fn changing_any_single_value_changes_the_hash() {
     let original_hash = example_covenant().canonical_hash();
     let mut paths = Vec::new();
     leaf_paths(&original, Vec::new(), &mut paths);
-    // 6 top-level scalars, 2 parties × 3, two grants of 7 scalars, 1 recipient and 14 or 2 fields.
-    assert_eq!(paths.len(), 6 + 2 * 3 + (7 + 1 + 14) + (7 + 1 + 2));
+    // 6 top-level scalars, 2 parties × 3, two grants of 8 scalars (processing_activity
+    // included), 1 recipient and 14 or 2 fields.
+    assert_eq!(paths.len(), 6 + 2 * 3 + (8 + 1 + 14) + (8 + 1 + 2));
     let mut seen = BTreeSet::new();
     for path in &paths {
         let leaf = leaf_mut(&mut original.clone(), path).clone();
@@ -1636,7 +1647,64 @@ fn example_covenant_hash_is_pinned() {
     // Parties sign this exact value; a change to the canonical form would void every signature.
     assert_eq!(
         example_covenant().reference().to_string(),
+        "drechtsteden-max-ww@1#sha256:2904396c5abbf9793e894c932cede27b4add2e4c95228cca37372bfce618ed1c"
+    );
+}
+
+#[test]
+fn a_covenant_without_processing_activities_keeps_the_hash_it_had_before_they_existed() {
+    // The example covenant as it was signed before grants could name a processing activity: the
+    // member is absent from the canonical form, so that signature still holds.
+    let mut covenant = example_covenant();
+    for grant in &mut covenant.grants {
+        grant.processing_activity = None;
+    }
+    assert_eq!(
+        covenant.reference().to_string(),
         "drechtsteden-max-ww@1#sha256:f6402a64fe8e9480c8530b78d590128015f892773a8aedf3608532e25aba14d3"
+    );
+    let text = String::from_utf8(covenant.canonical_bytes()).unwrap();
+    assert!(!text.contains("processing_activity"));
+}
+
+#[test]
+fn the_processing_activity_is_covered_by_the_canonical_hash() {
+    let covenant = example_covenant();
+    let mut changed = covenant.clone();
+    changed.grants[0].processing_activity = Some("https://register.example/other".into());
+    assert_ne!(covenant.canonical_hash(), changed.canonical_hash());
+}
+
+#[test]
+fn a_processing_activity_that_is_no_absolute_uri_is_found_at_its_path() {
+    let catalogue = catalogue();
+    for bad in [
+        "max-ww",
+        "",
+        "https://register.example/a b",
+        ":no-scheme",
+        "1http://x",
+    ] {
+        let mut covenant = example_covenant();
+        covenant.grants[1].processing_activity = Some(bad.into());
+        let problems = covenant.validate(&catalogue);
+        assert_eq!(problems.len(), 1, "{bad:?}: {problems:?}");
+        assert_eq!(problems[0].path, "grants[1].processing_activity");
+    }
+}
+
+#[test]
+fn a_permit_names_the_processing_activity_of_its_grant() {
+    let covenant = example_covenant();
+    let permit = expect_permit(run(
+        vec![open_signed(covenant)],
+        vec![],
+        &request(SDD, "bijstand-intake", &["ww_end_date"]),
+        now(),
+    ));
+    assert_eq!(
+        permit.basis.processing_activity.as_deref(),
+        Some("https://register.drechtsteden.example/verwerkingsactiviteiten/bijstand-intake")
     );
 }
 

@@ -31,6 +31,8 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
         fields_withheld,
         decision,
         reason,
+        processing_activity,
+        foreign_span_id,
     } = entry;
     // Members in the byte order of their names, as `canonical_json` sorts them.
     out.extend_from_slice(b"{\"consent_id\":");
@@ -62,7 +64,13 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
         string(reason, out);
         out.push(b'}');
     }
-    out.extend_from_slice(b"],\"id\":");
+    out.push(b']');
+    // Absent, not null, when there is none: older records keep their hashes.
+    if let Some(span) = foreign_span_id {
+        out.extend_from_slice(b",\"foreign_span_id\":");
+        string(span, out);
+    }
+    out.extend_from_slice(b",\"id\":");
     string(id, out);
     out.extend_from_slice(b",\"kind\":");
     opt_str(kind.map(AuditKind::as_str), out);
@@ -70,6 +78,10 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
     opt_str(legal_basis.as_deref(), out);
     out.extend_from_slice(b",\"prev_hash\":");
     hash(prev_hash, out);
+    if let Some(activity) = processing_activity {
+        out.extend_from_slice(b",\"processing_activity\":");
+        string(activity, out);
+    }
     out.extend_from_slice(b",\"purpose\":");
     opt_str(purpose.as_deref(), out);
     out.extend_from_slice(b",\"reason\":");
@@ -291,6 +303,8 @@ mod tests {
             ],
             decision: Some(Outcome::Refuse),
             reason: Some(nasty.into()),
+            processing_activity: Some(nasty.into()),
+            foreign_span_id: Some(nasty.into()),
         };
         let h = Sha256Hash::of(b"x");
         for seq in [0, 1, 9, 10, 12345, -1, -987, i64::MAX, i64::MIN] {
@@ -369,6 +383,8 @@ mod tests {
             fields_withheld in prop::collection::vec((text(), text()), 0..3),
             decision in prop::option::of(prop::sample::select(vec![Outcome::Permit, Outcome::Refuse])),
             reason in prop::option::of(text()),
+            processing_activity in prop::option::of(text()),
+            foreign_span_id in prop::option::of(text()),
         ) -> AuditEntry {
             AuditEntry {
                 id, kind, time, trace_id, span_id, requester_oin, requester_person, source_oin,
@@ -378,7 +394,7 @@ mod tests {
                     .into_iter()
                     .map(|(field, reason)| WithheldName { field, reason })
                     .collect(),
-                decision, reason,
+                decision, reason, processing_activity, foreign_span_id,
             }
         }
     }

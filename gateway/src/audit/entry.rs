@@ -121,4 +121,14 @@ pub struct AuditEntry {
     pub fields_withheld: Vec<WithheldName>,
     pub decision: Option<Outcome>,
     pub reason: Option<String>,
+    // Logboek Dataverwerkingen (both absent, not null, when there is none, so that records
+    // written before they existed keep their hashes):
+    /// The register entry of the processing activity the decision fell under (the grant's
+    /// `processing_activity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_activity: Option<String>,
+    /// The caller's span (W3C `traceparent` parent id) when the request continued the caller's
+    /// trace: the foreign operation of the Logboek Dataverwerkingen standard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_span_id: Option<String>,
 }

@@ -64,6 +64,11 @@ struct WireRecord<'a> {
     fields_withheld: Vec<WithheldName>,
     decision: Option<Outcome>,
     reason: Option<String>,
+    /// Absent on records without one; present it must be a string (as `consent_token`).
+    #[serde(default, deserialize_with = "present")]
+    processing_activity: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    foreign_span_id: Option<Option<String>>,
     #[serde(borrow)]
     prev_hash: Cow<'a, str>,
     #[serde(borrow)]
@@ -103,6 +108,13 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
         Some(None) => return Err("not a well-formed record (`consent_token` is null)".into()),
         Some(facts) => facts,
     };
+    let absent_or_string = |member: Option<Option<String>>, name: &str| match member {
+        None => Ok(None),
+        Some(None) => Err(format!("not a well-formed record (`{name}` is null)")),
+        Some(value) => Ok(value),
+    };
+    let processing_activity = absent_or_string(w.processing_activity, "processing_activity")?;
+    let foreign_span_id = absent_or_string(w.foreign_span_id, "foreign_span_id")?;
     let prev_hash = hash(&w.prev_hash, "prev_hash")?;
     let own_hash = hash(&w.hash, "hash")?;
     // A struct literal without `..`, so a new `AuditEntry` field must be added here too.
@@ -127,6 +139,8 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
             fields_withheld: w.fields_withheld,
             decision: w.decision,
             reason: w.reason,
+            processing_activity,
+            foreign_span_id,
         },
         prev_hash,
         hash: own_hash,

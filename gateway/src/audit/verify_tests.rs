@@ -89,6 +89,9 @@ fn entry(n: u64, rng: &mut Rng) -> AuditEntry {
             Outcome::Refuse
         }),
         reason: (!permit).then(|| "consent-required".into()),
+        processing_activity: (kind == AuditKind::Disclosure && permit)
+            .then(|| "https://register.example/pa/max-ww".into()),
+        foreign_span_id: n.is_multiple_of(2).then(|| format!("{:016x}", n + 1)),
     }
 }
 

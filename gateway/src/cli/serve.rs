@@ -49,7 +49,8 @@ pub async fn start(
         .await
         .context("cannot listen")?;
     crate::ops::covenants::sync::spawn(state.clone(), server.shutdown_signal());
-    crate::ops::retention::spawn(state, server.shutdown_signal());
+    crate::ops::retention::spawn(state.clone(), server.shutdown_signal());
+    crate::ops::logboek::spawn(state, server.shutdown_signal())?;
     Ok((server, writer))
 }
 

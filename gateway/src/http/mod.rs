@@ -310,7 +310,14 @@ async fn observe(
         reason = tracing::field::Empty
     );
     let started = std::time::Instant::now();
-    let resp = next.run(req).instrument(span.clone()).await;
+    // W3C Trace Context: continue the caller's trace (Logboek Dataverwerkingen, foreign operation).
+    let caller = crate::telemetry::caller_context(req.headers());
+    let resp = crate::telemetry::continue_caller_trace(
+        &span,
+        caller,
+        next.run(req).instrument(span.clone()),
+    )
+    .await;
     span.record("status", resp.status().as_u16());
     if let Some(reason) = resp.extensions().get::<problem::Reason>() {
         span.record("reason", reason.0);

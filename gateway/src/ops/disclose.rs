@@ -71,6 +71,8 @@ impl Recorded<'_> {
             fields_withheld: withheld_names(withheld),
             decision: Some(decision),
             reason: reason.map(|r| r.as_str().to_owned()),
+            processing_activity: basis.and_then(|b| b.processing_activity.clone()),
+            foreign_span_id: self.trace.foreign_span_id,
         }
     }
 }

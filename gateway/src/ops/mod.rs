@@ -8,6 +8,7 @@ pub mod covenants;
 pub mod disclose;
 pub mod error;
 pub mod handover;
+pub mod logboek;
 pub mod periodic;
 pub mod retention;
 

@@ -19,6 +19,7 @@ mod consents;
 pub mod covenants;
 mod decode;
 mod error;
+mod logboek_cursor;
 pub mod postgres;
 mod postgres_chain;
 pub mod review;

@@ -122,6 +122,7 @@ pub fn grant() -> impl Strategy<Value = Grant> {
                     consent_required,
                     special_categories: special,
                     retention_days: days,
+                    processing_activity: None,
                 }
             },
         )
