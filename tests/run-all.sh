@@ -106,6 +106,11 @@ else
 fi
 rmdir "$probe_dir"
 
+# Every crate of Cargo.lock, for every platform: the Dockerfile test loads the workspace offline
+# (`cargo metadata --offline`), which needs crates a build for this platform never downloads.
+echo "== cargo fetch --locked"
+cargo fetch --locked
+
 echo "== policy stays pure: built alone, chrono has no clock, so a clock read does not compile"
 cargo check -p policy
 

@@ -1400,7 +1400,7 @@ async fn act(
                 id,
                 act,
                 act_label: label.to_owned(),
-                problem: Some(t.act_reason.to_owned()),
+                problem: Some(t.act_why.to_owned()),
             },
         );
     }
