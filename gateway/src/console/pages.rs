@@ -310,6 +310,9 @@ pub async fn home(Extension(console): Extension<Arc<Console>>, headers: HeaderMa
 // ---- privacy officer ----
 
 /// The query parameters of the records page: the filter and the page; none names a person.
+/// Extension point: once audit records carry actors (issue 16), an `employee` filter is one more
+/// name here, one more member of `ReviewFilter`, and one more field in `records.html`; the
+/// per-employee usage report is one more page beside `overview` (same meta-audit pattern).
 pub const RECORDS_QUERY: &[&str] = &[
     "from", "to", "purpose", "org", "decision", "reason", "kind", "cursor",
 ];
