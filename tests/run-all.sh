@@ -106,6 +106,11 @@ else
 fi
 rmdir "$probe_dir"
 
+# Every crate of Cargo.lock, for every platform: the Dockerfile test loads the workspace offline
+# (`cargo metadata --offline`), which needs crates a build for this platform never downloads.
+echo "== cargo fetch --locked"
+cargo fetch --locked
+
 echo "== policy stays pure: built alone, chrono has no clock, so a clock read does not compile"
 cargo check -p policy
 
@@ -127,3 +132,9 @@ POORTWACHTER_TEST_DATABASE=postgres cargo test --workspace --test e2e --test cov
 # configuration, with each role's credentials: no 5xx, no answer outside the contract.
 echo "== the contract, fuzzed (tests/contract/run.sh)"
 bash tests/contract/run.sh
+
+# The web console in headless Chromium (Debian's) against a real OpenID provider (oidc-provider
+# from npm), with axe-core on every page; installs both (npm packages cached under target/) and
+# writes the screenshots in docs/. Bounded to a few minutes.
+echo "== the web console in a real browser (tests/console-e2e/run.sh)"
+bash tests/console-e2e/run.sh

@@ -244,6 +244,29 @@ impl MtlsClient {
             .map_err(|_| ClientError::Timeout(timeout))?
     }
 
+    /// Send one request with extra headers (a browser's `Cookie`, say) and, when `form` is
+    /// given, an `application/x-www-form-urlencoded` body: for the console's tests.
+    pub async fn send_form(
+        &self,
+        method: Method,
+        url_path: &str,
+        headers: &[(&str, &str)],
+        form: Option<&str>,
+    ) -> Result<ClientResponse, ClientError> {
+        let mut request = self.request(method, url_path, None, headers, None)?;
+        if let Some(form) = form {
+            request.headers_mut().insert(
+                CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            *request.body_mut() = Full::new(Bytes::from(form.to_owned()));
+        }
+        let timeout = self.inner.timeout;
+        tokio::time::timeout(timeout, self.exchange(request))
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))?
+    }
+
     /// `GET` without a bearer token.
     pub async fn get(&self, url_path: &str) -> Result<ClientResponse, ClientError> {
         self.send(Method::GET, url_path, None, None).await

@@ -90,6 +90,10 @@ pub fn load_covenants(
 
 /// Build the state: keys, covenants, secrets, database (migrated) and the audit writer.
 pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartError> {
+    crate::console::check(&config).map_err(|message| StartError::Covenant {
+        path: "console".into(),
+        message,
+    })?;
     let catalogue = crate::catalogue::load(config.catalogue.as_deref())?;
     let mut consent_keys = KeyRing::default();
     let mut covenant_keys = KeyRing::default();

@@ -57,6 +57,9 @@ pub struct Config {
     /// (an OTLP/HTTP traces receiver); no export when absent.
     #[serde(default)]
     pub logboek: Option<LogboekSection>,
+    /// `[console]`: the web console for people under `/console` (absent: no console).
+    #[serde(default)]
+    pub console: Option<ConsoleSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -544,6 +547,161 @@ pub struct HumanIssuerSection {
     pub keys: Vec<KeySection>,
 }
 
+/// `[console]`: the web console (gateway/src/console/) and its OpenID Connect providers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// The address people use to reach the gateway (`https://gateway.example.nl`); the login's
+    /// redirect URI is this plus `/console/callback`.
+    pub public_url: String,
+    /// A session ends after this many seconds without a request.
+    #[serde(default = "default_idle_secs")]
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however active.
+    #[serde(default = "default_absolute_secs")]
+    pub session_absolute_secs: u64,
+    /// One OpenID Connect provider per organisation.
+    #[serde(default)]
+    pub providers: Vec<OidcProviderSection>,
+    /// DEVELOPMENT ONLY (`poortwachter demo`): a login without a provider, marked on every page.
+    #[serde(default)]
+    pub development_login: bool,
+}
+
+fn default_idle_secs() -> u64 {
+    15 * 60
+}
+
+fn default_absolute_secs() -> u64 {
+    8 * 60 * 60
+}
+
+/// One organisation's identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderSection {
+    /// The organisation whose people log in here (its OIN).
+    pub organisation: Oin,
+    /// The issuer URL; its `/.well-known/openid-configuration` is read at each login. `https`,
+    /// or `http` on a loopback address only (tests and demo).
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret (`client_secret_basic`), from a file or an environment variable (the
+    /// text itself, not base64). Absent: a public client that relies on PKCE alone.
+    #[serde(default)]
+    pub client_secret: Option<SecretSource>,
+    /// PEM file of CA certificates for an `https` issuer; absent: the public web roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The ID-token claim that lists the person's roles (a string or a list of strings).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// The claim's values for each console role.
+    #[serde(default)]
+    pub role_values: RoleValues,
+    /// The ID-token claim that names the person's organisation (an OIN); when set, it must equal
+    /// `organisation` or the login is refused. Absent: the provider's organisation.
+    #[serde(default)]
+    pub organisation_claim: Option<String>,
+    /// The claim shown as the person's name (and written into audit records with `sub`).
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+
+fn default_name_claim() -> String {
+    "name".into()
+}
+
+/// Which values of the roles claim grant which role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleValues {
+    #[serde(default = "default_officer_values")]
+    pub privacy_officer: Vec<String>,
+    #[serde(default = "default_admin_values")]
+    pub covenant_admin: Vec<String>,
+}
+
+fn default_officer_values() -> Vec<String> {
+    vec!["privacy-officer".into()]
+}
+
+fn default_admin_values() -> Vec<String> {
+    vec!["covenant-admin".into()]
+}
+
+impl Default for RoleValues {
+    fn default() -> Self {
+        RoleValues {
+            privacy_officer: default_officer_values(),
+            covenant_admin: default_admin_values(),
+        }
+    }
+}
+
+impl ConsoleSection {
+    fn check(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: &str| Err((format!("console.{k}"), m.to_owned()));
+        if !self.public_url.starts_with("https://") {
+            return bad("public_url", "must be an https:// address");
+        }
+        if self.session_idle_secs == 0 || self.session_absolute_secs < self.session_idle_secs {
+            return bad(
+                "session_idle_secs",
+                "must be positive and at most session_absolute_secs",
+            );
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+                .iter()
+                .any(|l| p.issuer.starts_with(l));
+            if !(p.issuer.starts_with("https://") || loopback) {
+                return bad(
+                    &format!("providers[{i}].issuer"),
+                    "must be https:// (http:// only on a loopback address)",
+                );
+            }
+            if self.providers[..i]
+                .iter()
+                .any(|o| o.organisation == p.organisation)
+            {
+                return bad(
+                    &format!("providers[{i}].organisation"),
+                    "one provider per organisation",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A provider's client secret, when it has one (the text of the file or variable, trimmed).
+    pub fn client_secret(&self, index: usize) -> Result<Option<String>, ConfigError> {
+        let Some(src) = self
+            .providers
+            .get(index)
+            .and_then(|p| p.client_secret.as_ref())
+        else {
+            return Ok(None);
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: "(console)".into(),
+            key: format!("console.providers[{index}].client_secret"),
+            message,
+        };
+        let text = match (&src.file, &src.env) {
+            (Some(f), None) => read_secret_file(f).map_err(invalid)?,
+            (None, Some(v)) => std::env::var(v)
+                .map_err(|_| invalid(format!("environment variable {v} is not set")))?,
+            _ => return Err(invalid("give exactly one of `file` and `env`".into())),
+        };
+        Ok(Some(text.trim().to_owned()))
+    }
+}
+
 impl Config {
     /// Read, parse and check a configuration file. Relative paths in it are taken relative to the
     /// file's directory.
@@ -609,6 +767,16 @@ impl Config {
         if let Some(k) = self.audit.checkpoint_key.as_mut() {
             fix(k)
         }
+        if let Some(console) = self.console.as_mut() {
+            for p in &mut console.providers {
+                if let Some(f) = p.ca_file.as_mut() {
+                    fix(f)
+                }
+                if let Some(f) = p.client_secret.as_mut().and_then(|s| s.file.as_mut()) {
+                    fix(f)
+                }
+            }
+        }
         if let Some(ca) = self.database.sslrootcert.as_mut() {
             fix(ca)
         }
@@ -625,6 +793,9 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
+        if let Some(console) = &self.console {
+            console.check()?;
+        }
         if self.gateway.id.trim().is_empty() {
             return Err(("gateway.id".into(), "must not be empty".into()));
         }

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod consent_token;
+pub mod console;
 pub mod covenant_diff;
 pub mod covenant_sig;
 pub mod crypto;

@@ -106,7 +106,15 @@ keys = [{{ kid = "issuer-1", alg = "ES256", file = "{c}/jwt-issuer/issuer.pub.pe
 [[covenants]]
 file = "{d}/covenant.toml"
 signatures = [{sigs}]
+
+# The web console under /console. DEVELOPMENT LOGIN: anyone who reaches the port may log in as
+# any organisation's privacy officer or covenant administrator; every page says so. Production
+# configures one OpenID Connect provider per organisation instead ([[console.providers]]).
+[console]
+public_url = "https://localhost:{port}"
+development_login = true
 "#,
+        port = listen.rsplit(':').next().unwrap_or("8443"),
         sigs = signatures.join(", ")
     );
     let path = data.join("poortwachter.toml");

@@ -56,6 +56,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             println!("\nDone (--once).");
         } else {
             demo::print_curl(&certs, port);
+            println!(
+                "\nThe web console: https://localhost:{port}/console/ (trust {}/ca.pem, or accept \
+                 the development certificate). DEVELOPMENT LOGIN, marked on every page: choose \
+                 \"Sociale Dienst Drechtsteden\" and \"privacy officer\" to review its audit log \
+                 and make a data-subject report, or any organisation and \"covenant administrator\" \
+                 for the covenants. Production logs in with each organisation's own OpenID \
+                 Connect provider instead (README, \"The web console\").",
+                certs.display()
+            );
             serve_until_signal(server, writer).await;
         }
         Ok(())

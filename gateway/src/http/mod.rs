@@ -345,6 +345,7 @@ pub fn router(state: AppState) -> Router {
         .merge(covenants::routes())
         .merge(audit_review::routes())
         .merge(audit_verify::routes())
+        .merge(crate::console::routes(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
