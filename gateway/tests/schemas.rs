@@ -586,6 +586,7 @@ fn disclosure_response_example_is_what_decide_answers_to_the_example_request() {
         subject: body.subject.bsn,
         purpose: body.purpose.clone(),
         fields: body.fields.clone(),
+        actor: None,
     };
     let Decision::Permit(permit) = decide(
         &request,

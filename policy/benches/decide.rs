@@ -116,6 +116,7 @@ fn covenant(catalogue: &FieldCatalogue, i: usize) -> Covenant {
                 consent_required,
                 special_categories: false,
                 retention_days: 90,
+                roles: Vec::new(),
             }
         })
         .collect();
@@ -242,6 +243,7 @@ fn request(
         subject: world.subjects[subject],
         purpose: purpose.parse().unwrap(),
         fields,
+        actor: None,
     }
 }
 

@@ -94,6 +94,7 @@ pub async fn disclose(
         subject: body.subject.bsn,
         purpose: body.purpose.clone(),
         fields: body.fields,
+        actor: None,
     };
     let pseudonym = state.pseudonymizer.pseudonym(&request.subject);
 

@@ -121,6 +121,12 @@ fn refusal_text(reason: RefusalReason) -> &'static str {
         RefusalReason::FieldNotGranted => {
             "none of the requested fields may be released to you; `withheld` says why per field"
         }
+        RefusalReason::ActorRequired => {
+            "the covenant grants this purpose only to named roles: send a valid actor assertion (header `Actor-Token`) for the employee"
+        }
+        RefusalReason::RoleNotGranted => {
+            "the employee in the actor assertion holds none of the roles the covenant grants this purpose to"
+        }
     }
 }
 

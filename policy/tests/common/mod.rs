@@ -122,6 +122,7 @@ pub fn grant() -> impl Strategy<Value = Grant> {
                     consent_required,
                     special_categories: special,
                     retention_days: days,
+                    roles: Vec::new(),
                 }
             },
         )
@@ -251,6 +252,7 @@ pub fn request() -> impl Strategy<Value = DisclosureRequest> {
             subject: subject.parse().unwrap(),
             purpose: purpose.parse().unwrap(),
             fields,
+            actor: None,
         })
 }
 
