@@ -224,7 +224,19 @@ impl MtlsClient {
         bearer: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Result<ClientResponse, ClientError> {
-        let request = self.request(method, url_path, bearer, body)?;
+        self.send_with(method, url_path, bearer, &[], body).await
+    }
+
+    /// [`send`](Self::send) with extra request headers (e.g. `Actor-Token`, issue 16).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        url_path: &str,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<ClientResponse, ClientError> {
+        let request = self.request(method, url_path, bearer, headers, body)?;
         let timeout = self.inner.timeout;
         tokio::time::timeout(timeout, self.exchange(request))
             .await
@@ -252,6 +264,7 @@ impl MtlsClient {
         method: Method,
         url_path: &str,
         bearer: Option<&str>,
+        headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         if !url_path.starts_with('/') {
@@ -266,6 +279,9 @@ impl MtlsClient {
             .header(ACCEPT, "application/json, application/problem+json");
         if let Some(token) = bearer {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let body = match body {
             Some(bytes) => {

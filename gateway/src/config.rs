@@ -219,6 +219,10 @@ pub struct LimitsSection {
     /// Leeway for consent-token `exp`/`nbf`/`iat`, in seconds.
     #[serde(default = "default_leeway")]
     pub token_leeway_secs: u64,
+    /// Issue 16: the longest lifetime (`exp` − `iat`) an actor assertion may have, in seconds
+    /// (default 300, at most 3600). A longer-lived one is refused, however fresh.
+    #[serde(default = "default_actor_lifetime")]
+    pub actor_max_lifetime_secs: u64,
     /// Requests per second each organisation may make, sustained (0: no limit).
     #[serde(default = "default_rate")]
     pub rate_per_org_per_sec: f64,
@@ -243,6 +247,9 @@ fn default_timeout() -> u64 {
 fn default_leeway() -> u64 {
     60
 }
+fn default_actor_lifetime() -> u64 {
+    300
+}
 
 impl Default for LimitsSection {
     fn default() -> Self {
@@ -250,6 +257,7 @@ impl Default for LimitsSection {
             max_body_bytes: default_max_body(),
             request_timeout_ms: default_timeout(),
             token_leeway_secs: default_leeway(),
+            actor_max_lifetime_secs: default_actor_lifetime(),
             rate_per_org_per_sec: default_rate(),
             rate_burst: default_burst(),
         }
@@ -404,6 +412,15 @@ pub struct OrganisationSection {
     /// Keys this organisation signs covenant versions with.
     #[serde(default)]
     pub covenant_keys: Vec<KeySection>,
+    // --- issue 16: actor assertions ---
+    /// Keys this organisation's identity provider signs actor assertions with (the employee
+    /// behind a call; header `Actor-Token`). Without any, an assertion from it is refused.
+    #[serde(default)]
+    pub actor_keys: Vec<KeySection>,
+    /// The `iss` its actor assertions carry (its identity provider's id, e.g. an URL). Default:
+    /// the organisation's OIN.
+    #[serde(default)]
+    pub actor_issuer: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -480,6 +497,7 @@ impl Config {
         for org in &mut self.organisations {
             org.consent_keys.iter_mut().for_each(|k| fix(&mut k.file));
             org.covenant_keys.iter_mut().for_each(|k| fix(&mut k.file));
+            org.actor_keys.iter_mut().for_each(|k| fix(&mut k.file));
         }
         for c in &mut self.covenants {
             fix(&mut c.file);
@@ -539,6 +557,12 @@ impl Config {
             ));
         }
         self.check_connections()?;
+        if !(1..=3600).contains(&self.limits.actor_max_lifetime_secs) {
+            return Err((
+                "limits.actor_max_lifetime_secs".into(),
+                "must be 1 to 3600 (actor assertions are short-lived)".into(),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             if !seen.insert(&org.oin) {
@@ -551,6 +575,7 @@ impl Config {
                 .consent_keys
                 .iter()
                 .chain(&org.covenant_keys)
+                .chain(&org.actor_keys)
                 .enumerate()
             {
                 if k.alg != "ES256" && k.alg != "EdDSA" {

@@ -635,7 +635,13 @@ fn audit_record_example_chains_correctly_and_records_the_example_disclosure() {
     assert_eq!(e.reason, None);
     assert_eq!(e.id, response.disclosure_id);
     assert_eq!(e.purpose.as_deref(), Some(response.purpose.as_str()));
-    assert_eq!(e.requester_person, request.on_behalf_of);
+    // Issue 16: the employee comes from the verified actor assertion, not from the body.
+    assert_eq!(e.requester_person, None);
+    let _ = &request;
+    assert_eq!(
+        e.actor.as_ref().and_then(|a| a.sub.as_deref()),
+        Some("sdd-klantmanager-0815")
+    );
     assert_eq!(
         e.source_oin.as_deref(),
         Some(response.basis.source.as_str())
@@ -806,6 +812,7 @@ fn every_op_error() -> Vec<OpError> {
         OpError::SignatureInvalid("the signature does not verify".into()),
         OpError::NotAParty("00000001001234567000".parse().unwrap()),
         OpError::UnknownKey("gorinchem-2026".into()),
+        OpError::InvalidActorAssertion(gateway::actor::ActorError::Replayed),
     ];
     for reason in [
         HandoverReason::FieldNotInCatalogue,
@@ -839,6 +846,7 @@ fn every_op_error() -> Vec<OpError> {
             | OpError::FieldsRequired
             | OpError::Refused { .. }
             | OpError::InvalidConsentToken(_)
+            | OpError::InvalidActorAssertion(_)
             | OpError::NotConsentIssuer
             | OpError::DuplicateConsent
             | OpError::AlreadyRevoked

@@ -60,8 +60,7 @@ async fn ask(
     let body = serde_json::to_vec(&serde_json::json!({
         "subject": { "bsn": bsn },
         "purpose": purpose,
-        "fields": fields,
-        "on_behalf_of": "sdd-klantmanager-0815"
+        "fields": fields
     }))?;
     Ok(client
         .send(hyper::Method::POST, "/v1/disclosures", None, Some(body))

@@ -54,6 +54,10 @@ pub fn routes() -> Router<AppState> {
 struct ReviewBody {
     #[serde(default)]
     subject: Option<SubjectRef>,
+    /// Issue 16: only the records of this employee (the verified actor's pseudonymous `sub`).
+    /// Like the subject, only in a body: an employee id is no URL material either.
+    #[serde(default)]
+    actor: Option<String>,
     #[serde(default)]
     from: Option<String>,
     #[serde(default)]
@@ -142,10 +146,12 @@ async fn list_page(
     reader: &Reader,
     pairs: &[(String, String)],
     subject: Option<SubjectRef>,
+    actor: Option<&str>,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(pairs, RECORDS_QUERY)?;
     let mut filter = ReviewFilter::from_params(&params)?;
     filter.subject = subject.map(|s| s.bsn);
+    filter.actor = actor.map(review::parse_actor).transpose()?;
     let page = PageRequest::from_params(&params)?;
     let page = review::list(state, reader, &filter, page).await?;
     Ok(private(Json(page).into_response()))
@@ -158,7 +164,7 @@ async fn records(
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "records").await?;
     let pairs = query_pairs(query)?;
-    list_page(&state, &reader, &pairs, None).await
+    list_page(&state, &reader, &pairs, None, None).await
 }
 
 async fn search_records(
@@ -170,7 +176,14 @@ async fn search_records(
     let reader = reader(&state, &headers, "records").await?;
     no_query(query)?;
     let body: ReviewBody = parse_json(body)?;
-    list_page(&state, &reader, &body.pairs(), body.subject).await
+    list_page(
+        &state,
+        &reader,
+        &body.pairs(),
+        body.subject,
+        body.actor.as_deref(),
+    )
+    .await
 }
 
 /// HTML when `format` is `html`, or without `format` when the client prefers `text/html` to JSON.
@@ -244,7 +257,7 @@ async fn export_log(
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "export").await?;
     let pairs = query_pairs(query)?;
-    export_response(&state, &reader, &pairs, None).await
+    export_response(&state, &reader, &pairs, None, None).await
 }
 
 async fn export_log_by_body(
@@ -256,7 +269,14 @@ async fn export_log_by_body(
     let reader = reader(&state, &headers, "export").await?;
     no_query(query)?;
     let body: ReviewBody = parse_json(body)?;
-    export_response(&state, &reader, &body.pairs(), body.subject).await
+    export_response(
+        &state,
+        &reader,
+        &body.pairs(),
+        body.subject,
+        body.actor.as_deref(),
+    )
+    .await
 }
 
 /// The export of the records `reader` may see, selected by `pairs` (filter and format) and
@@ -266,6 +286,7 @@ async fn export_response(
     reader: &Reader,
     pairs: &[(String, String)],
     subject: Option<SubjectRef>,
+    actor: Option<&str>,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(pairs, EXPORT_QUERY)?;
     let format = match params.get("format") {
@@ -276,6 +297,7 @@ async fn export_response(
     };
     let mut filter = ReviewFilter::from_params(&params)?;
     filter.subject = subject.map(|s| s.bsn);
+    filter.actor = actor.map(review::parse_actor).transpose()?;
     let export = export::begin(state, reader, &filter, format).await?;
     let through = export.through;
     let stream = futures_util::StreamExt::map(export.into_stream(), |chunk| {

@@ -116,9 +116,21 @@ fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     })
 }
 
+/// Issue 16: the `Actor-Token` header, when sent. Sent more than once or not text, it is passed
+/// on empty, so that the use-case refuses (and audits) it as malformed.
+fn actor_token(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(crate::actor::ACTOR_HEADER).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return Some(String::new());
+    }
+    Some(first.to_str().map(str::to_owned).unwrap_or_default())
+}
+
 async fn disclosures(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let requester = peer.organisation(&state)?;
@@ -127,6 +139,7 @@ async fn disclosures(
         &state,
         requester,
         request,
+        actor_token(&headers).as_deref(),
         crate::telemetry::current_trace_ids(),
     )
     .await?;
@@ -136,13 +149,19 @@ async fn disclosures(
 async fn store_handover(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let source = peer.organisation(&state)?;
     let body = parse_json(body)?;
-    let stored =
-        crate::ops::handover::put(&state, source, body, crate::telemetry::current_trace_ids())
-            .await?;
+    let stored = crate::ops::handover::put(
+        &state,
+        source,
+        body,
+        actor_token(&headers).as_deref(),
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
@@ -174,6 +193,7 @@ async fn register_consent(
         &state,
         issuer,
         &token,
+        actor_token(&headers).as_deref(),
         crate::telemetry::current_trace_ids(),
     )
     .await?;
@@ -183,12 +203,18 @@ async fn register_consent(
 async fn revoke_consent(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let issuer = peer.organisation(&state)?;
-    let revoked =
-        crate::ops::consent::revoke(&state, issuer, &id, crate::telemetry::current_trace_ids())
-            .await?;
+    let revoked = crate::ops::consent::revoke(
+        &state,
+        issuer,
+        &id,
+        actor_token(&headers).as_deref(),
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::OK, Json(revoked)).into_response())
 }
 
