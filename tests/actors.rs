@@ -465,3 +465,64 @@ async fn a_refused_actor_assertion_on_a_handover_or_consent_is_audited_and_store
     let r = disclose_as_sdd(&gw, &ask(&bsn, "job-mediation", &JOB_FIELDS), None).await;
     assert_refused(&r, "consent-required");
 }
+
+// ── the usage review ──────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn the_usage_report_counts_per_employee_for_the_officers_own_organisation() {
+    let gw = Gateway::start().await;
+    let (a, b) = (bsn(170), bsn(171));
+    seed_demo_client(&gw.client("uwv"), &a).await;
+    seed_demo_client(&gw.client("uwv"), &b).await;
+    for (sub, who) in [("emp-a", &a), ("emp-a", &b), ("emp-a", &b), ("emp-b", &a)] {
+        let body = ask(who, "job-mediation", &JOB_FIELDS);
+        assert_permitted(&disclose_as_sdd(&gw, &body, Some(&assertion(sub, &[]))).await);
+    }
+    // A refusal (a field outside every grant) by emp-b.
+    let body = ask(&a, "job-mediation", &["debts"]);
+    let r = disclose_as_sdd(&gw, &body, Some(&assertion("emp-b", &[]))).await;
+    assert_eq!(r.status, 403, "{}", text(&r));
+
+    let today = gateway::audit::usage::amsterdam(chrono::Utc::now()).date();
+    let path = format!("/v1/audit/usage-reports?from={today}&to={today}&format=csv");
+    let officer = demo::person_token(&gw.certs, "fg-sdd", SDD, &["privacy-officer"]).unwrap();
+    let r = gw
+        .client("sdd")
+        .send(Method::GET, &path, Some(&officer), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let csv = text(&r);
+    let line = |emp: &str| {
+        csv.lines()
+            .find(|l| l.split(',').nth(1) == Some(emp))
+            .unwrap_or_else(|| panic!("no row for {emp}: {csv}"))
+            .to_owned()
+    };
+    // day,employee,issuer,disclosures,refusals,distinct_subjects,purposes,…
+    let cells = |l: String| l.split(',').map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(cells(line("emp-a"))[3..7], ["3", "0", "2", "job-mediation"]);
+    assert_eq!(cells(line("emp-b"))[3..7], ["1", "1", "1", "job-mediation"]);
+
+    // UWV's officer sees none of SDD's employees; the HTML page is readable Dutch.
+    let uwv_officer =
+        demo::person_token(&gw.certs, "fg-uwv", devkit::demo::UWV, &["privacy-officer"]).unwrap();
+    let path = format!("/v1/audit/usage-reports?from={today}&to={today}&format=html");
+    let r = gw
+        .client("uwv")
+        .send(Method::GET, &path, Some(&uwv_officer), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert!(text(&r).contains("Gebruiksrapportage"));
+    assert!(!text(&r).contains("emp-a"));
+
+    // Without the role: refused.
+    let nobody = demo::person_token(&gw.certs, "x", SDD, &["covenant-admin"]).unwrap();
+    let r = gw
+        .client("sdd")
+        .send(Method::GET, &path, Some(&nobody), None)
+        .await
+        .unwrap();
+    assert_problem(&r, 403, "forbidden");
+}

@@ -53,6 +53,43 @@ pub struct Config {
     /// Issuers of bearer JWTs for human users (privacy officers, covenant administrators).
     #[serde(default)]
     pub human_issuers: Vec<HumanIssuerSection>,
+    /// Issue 16: `[usage_review]`, the thresholds of the privacy officer's usage report.
+    #[serde(default)]
+    pub usage_review: UsageReviewSection,
+}
+
+// --- issue 16: the usage review's thresholds ---
+
+/// `[usage_review]`: when the per-employee usage report raises a signal. Times are
+/// Europe/Amsterdam.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageReviewSection {
+    /// Office hours start at this hour (default 7: 07:00).
+    pub office_hours_start: u32,
+    /// Office hours end at this hour (default 19: 19:00; a request at 19:00 is outside).
+    pub office_hours_end: u32,
+    /// Whether Saturday and Sunday count as outside office hours (default true).
+    pub weekends_outside_office_hours: bool,
+    /// More distinct clients than this in one day is a signal (default 40).
+    pub max_subjects_per_day: usize,
+    /// A larger share of refused requests than this (0 to 1) is a signal (default 0.25)…
+    pub max_refusal_share: f64,
+    /// …for an employee's day with at least this many requests (default 4).
+    pub min_requests_for_refusal_share: u32,
+}
+
+impl Default for UsageReviewSection {
+    fn default() -> Self {
+        UsageReviewSection {
+            office_hours_start: 7,
+            office_hours_end: 19,
+            weekends_outside_office_hours: true,
+            max_subjects_per_day: 40,
+            max_refusal_share: 0.25,
+            min_requests_for_refusal_share: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -557,6 +594,19 @@ impl Config {
             ));
         }
         self.check_connections()?;
+        let u = &self.usage_review;
+        if u.office_hours_start >= u.office_hours_end || u.office_hours_end > 24 {
+            return Err((
+                "usage_review.office_hours_end".into(),
+                "office hours must start before they end, within 0 to 24".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&u.max_refusal_share) {
+            return Err((
+                "usage_review.max_refusal_share".into(),
+                "must be a share from 0 to 1".into(),
+            ));
+        }
         if !(1..=3600).contains(&self.limits.actor_max_lifetime_secs) {
             return Err((
                 "limits.actor_max_lifetime_secs".into(),

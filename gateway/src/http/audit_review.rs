@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/records/search", post(search_records))
         .route("/v1/audit/subject-reports", post(subject_report))
         .route("/v1/audit/export", get(export_log).post(export_log_by_body))
+        .route("/v1/audit/usage-reports", get(usage_report))
 }
 
 /// The body of `POST /v1/audit/records/search` and `POST /v1/audit/export`: the parameters of
@@ -320,6 +321,76 @@ async fn export_response(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert("x-audit-through-seq", HeaderValue::from(through));
+    Ok(private(resp))
+}
+
+// --- issue 16: the usage review ---
+
+/// The query parameters of `GET /v1/audit/usage-reports`.
+pub const USAGE_QUERY: &[&str] = &["from", "to", "format"];
+/// The longest period one usage report covers, in days.
+const MAX_USAGE_DAYS: i64 = 92;
+
+/// `GET /v1/audit/usage-reports?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv|html`: per employee
+/// and day (Europe/Amsterdam), the officer's own organisation's disclosure requests, with
+/// signals. The read is audited first. Employee ids are in the answer, never in the URL.
+async fn usage_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    use crate::audit::usage;
+    let reader = reader(&state, &headers, "usage-report").await?;
+    let pairs = query_pairs(query)?;
+    let params = Params::parse(&pairs, USAGE_QUERY)?;
+    let date = |name: &'static str| -> Result<chrono::NaiveDate, ApiError> {
+        let v = params
+            .get(name)
+            .ok_or_else(|| ApiError::malformed(format!("`{name}`: a date such as 2026-11-25")))?;
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| ApiError::malformed(format!("`{name}`: a date such as 2026-11-25")))
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if to < from || (to - from).num_days() >= MAX_USAGE_DAYS {
+        return Err(ApiError::malformed(
+            "`to`: on or after `from`, and at most 92 days in all",
+        ));
+    }
+    let format = params.get("format").unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "html") {
+        return Err(ApiError::malformed("`format`: json, csv or html"));
+    }
+    let org = reader
+        .org
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let rows = usage::build(&state, &reader, from, to).await?;
+    let (content_type, body) = match format {
+        "csv" => ("text/csv; charset=utf-8", usage::csv(&rows)),
+        "html" => (
+            "text/html; charset=utf-8",
+            usage::html(&rows, &org, from, to, &state.config.usage_review),
+        ),
+        _ => {
+            return Ok(private(
+                Json(serde_json::json!({
+                    "organisation": org,
+                    "from": from,
+                    "to": to,
+                    "rows": rows,
+                }))
+                .into_response(),
+            ))
+        }
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
     Ok(private(resp))
 }
 

@@ -60,10 +60,12 @@ type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 /// request naming another is refused. None names a person: a subject's BSN travels only in a
 /// request body, because proxies, ingresses and browsers record URLs. The contract tests compare
 /// this list with the OpenAPI description and check every name.
-pub const QUERY_PARAMETERS: [(&str, &str, &[&str]); 3] = [
+pub const QUERY_PARAMETERS: [(&str, &str, &[&str]); 4] = [
     ("GET", "/v1/audit/records", audit_review::RECORDS_QUERY),
     ("GET", "/v1/audit/export", audit_review::EXPORT_QUERY),
     ("GET", "/v1/audit/verify", audit_verify::VERIFY_QUERY),
+    // Issue 16: the usage review (dates and a format only; employee ids never in a URL).
+    ("GET", "/v1/audit/usage-reports", audit_review::USAGE_QUERY),
 ];
 
 /// The pairs of a query string; a string that does not parse is refused without echo.
