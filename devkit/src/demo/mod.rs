@@ -20,7 +20,7 @@ use crate::sign;
 pub use config::{
     sdd_actor_assertion, write_config, write_role_covenant, INTAKE_PURPOSE, INTAKE_ROLE,
 };
-pub use scenario::{print_curl, run_scenario, wait_ready};
+pub use scenario::{print_curl, run_actor_scenario, run_scenario, wait_ready};
 
 /// UWV, the source organisation.
 pub const UWV: &str = crate::certs::UWV_OIN;
