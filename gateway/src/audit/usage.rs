@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc, Weekday};
+use policy::Oin;
 use serde::Serialize;
 
 use crate::audit::record::{AuditEntry, AuditKind, Outcome};
@@ -299,23 +300,25 @@ pub fn html(
     out
 }
 
-/// Build the report for the reader's own organisation over the Amsterdam days `from..=to`: the
+/// Build the report for organisation `org` over the Amsterdam days `from..=to`: an officer may
+/// ask only for their own organisation (the console, on the database's machine, for any); the
 /// read is audited first, then the organisation's disclosure records are read page by page.
 pub async fn build(
     state: &AppState,
     reader: &Reader,
+    org: &Oin,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<UsageRow>, ReviewError> {
-    let org = match (&reader.scope, &reader.org) {
-        (Scope::Organisation(org), _) => org.clone(),
-        (Scope::All, Some(org)) => org.clone(),
-        (Scope::All, None) => return Err(ReviewError::Forbidden),
-    };
+    if let Scope::Organisation(own) = &reader.scope {
+        if own != org {
+            return Err(ReviewError::Forbidden);
+        }
+    }
     record_read(
         state,
         reader,
-        &format!("usage-report from={from} to={to}"),
+        &format!("usage-report org={org} from={from} to={to}"),
         None,
         Outcome::Permit,
     )

@@ -360,12 +360,12 @@ async fn usage_report(
     if !matches!(format, "json" | "csv" | "html") {
         return Err(ApiError::malformed("`format`: json, csv or html"));
     }
-    let org = reader
-        .org
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let rows = usage::build(&state, &reader, from, to).await?;
+    // An officer's report is of their own organisation.
+    let Some(own) = reader.org.clone() else {
+        return Err(ReviewError::Forbidden.into());
+    };
+    let rows = usage::build(&state, &reader, &own, from, to).await?;
+    let org = own.to_string();
     let (content_type, body) = match format {
         "csv" => ("text/csv; charset=utf-8", usage::csv(&rows)),
         "html" => (
