@@ -1219,6 +1219,10 @@ fn audit_record_schema_lists_every_consent_token_defect_and_handover_refusal() {
     expected.extend([
         OpError::InvalidBsn.reason().to_owned(),
         OpError::Malformed(String::new()).reason().to_owned(),
+        // Issue 16: an actor assertion refused before the record was looked at.
+        OpError::InvalidActorAssertion(gateway::actor::ActorError::Replayed)
+            .reason()
+            .to_owned(),
     ]);
     assert_eq!(consts_of(&audit["handover-refusal"]), expected);
 }
