@@ -58,8 +58,7 @@ fn ask(bsn: &str, purpose: &str, fields: &[&str]) -> Value {
     json!({
         "subject": { "bsn": bsn },
         "purpose": purpose,
-        "fields": fields,
-        "on_behalf_of": "klantmanager-0815"
+        "fields": fields
     })
 }
 

@@ -180,6 +180,7 @@ fn pilot(valid_until_in_days: u64) -> Covenant {
             special_categories: false,
             retention_days: 30,
             processing_activity: None,
+            roles: Vec::new(),
         }],
     }
 }

@@ -1326,7 +1326,7 @@ async fn oversized_body_is_refused_with_payload_too_large() {
     let body = json!({
         "subject": { "bsn": bsn },
         "purpose": "job-mediation",
-        "on_behalf_of": big
+        "fields": [big]
     });
     let r = post(&sdd, "/v1/disclosures", &body).await;
     let v = assert_problem(&r, 413, "payload-too-large");

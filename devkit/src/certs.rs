@@ -147,7 +147,7 @@ pub fn generate(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     out.key("foreign-key.pem", &key)?;
 
     // Signing keys (PKCS#8 private, SPKI public).
-    let keys: [(&str, &'static SignatureAlgorithm); 8] = [
+    let keys: [(&str, &'static SignatureAlgorithm); 10] = [
         ("consent-keys/uwv-es256", &PKCS_ECDSA_P256_SHA256),
         ("consent-keys/sdd-ed25519", &PKCS_ED25519),
         ("consent-keys/gorinchem-es256", &PKCS_ECDSA_P256_SHA256),
@@ -156,6 +156,10 @@ pub fn generate(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         ("covenant-keys/gorinchem", &PKCS_ECDSA_P256_SHA256),
         ("jwt-issuer/issuer", &PKCS_ECDSA_P256_SHA256),
         ("audit/checkpoint-ed25519", &PKCS_ED25519),
+        // Issue 16: the identity providers that sign actor assertions (the employee behind a
+        // call).
+        ("actor-keys/sdd-idp-es256", &PKCS_ECDSA_P256_SHA256),
+        ("actor-keys/gorinchem-idp-ed25519", &PKCS_ED25519),
     ];
     for (stem, alg) in keys {
         let key = KeyPair::generate_for(alg)?;
@@ -379,6 +383,8 @@ years.
 | `covenant-keys/gorinchem.key.pem`, `.pub.pem` | Gorinchem's covenant signing key (ES256) |
 | `jwt-issuer/issuer.key.pem`, `.pub.pem` | the issuer of bearer JWTs for privacy officers, covenant administrators and operators (ES256) |
 | `audit/checkpoint-ed25519.key.pem`, `.pub.pem` | the gateway's audit checkpoint signing key (Ed25519) |
+| `actor-keys/sdd-idp-es256.key.pem`, `.pub.pem` | SDD's identity provider: signs actor assertions for SDD's employees (ES256) |
+| `actor-keys/gorinchem-idp-ed25519.key.pem`, `.pub.pem` | Gorinchem's identity provider: signs actor assertions for Gorinchem's employees (EdDSA, Ed25519) |
 "#;
 
 #[cfg(test)]

@@ -74,6 +74,20 @@ pub fn bearer_token(
     Ok(jsonwebtoken::encode(&header, claims, key)?)
 }
 
+/// Sign an actor assertion (issue 16: `typ: actor+jwt`; claims as given: `iss`, `sub`, `org`,
+/// `roles`, `aud`, `iat`, `exp`, `jti`), as a calling organisation's identity provider does.
+pub fn actor_assertion(
+    claims: &serde_json::Value,
+    kid: &str,
+    alg: Algorithm,
+    key: &EncodingKey,
+) -> Result<String, SignError> {
+    let mut header = Header::new(alg);
+    header.typ = Some("actor+jwt".into());
+    header.kid = Some(kid.into());
+    Ok(jsonwebtoken::encode(&header, claims, key)?)
+}
+
 /// The protected header of a covenant signature, in the gateway's field order.
 #[derive(Serialize)]
 struct CovenantSignatureHeader<'a> {

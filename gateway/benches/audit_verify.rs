@@ -47,6 +47,7 @@ fn entry(n: usize) -> AuditEntry {
         )),
         consent_id: permit.then(|| format!("consent_{}", &h("consent")[..22])),
         consent_token: None,
+        actor: None,
         fields_released: if permit {
             [
                 "available_hours_per_week",

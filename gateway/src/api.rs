@@ -25,9 +25,9 @@ pub struct DisclosureRequestBody {
     /// syntax).
     #[serde(default)]
     pub fields: Vec<FieldName>,
-    /// The person at the recipient on whose behalf the system asks (an employee id, never a BSN).
-    #[serde(default)]
-    pub on_behalf_of: Option<String>,
+    // Issue 16: the employee behind the request travels in the verified `Actor-Token` header,
+    // never as free text in the body (the former `on_behalf_of` is gone: unknown members are
+    // refused).
 }
 
 /// The basis of a decision as clients see it.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use policy::{AdminState, CovenantEntry, CovenantSet, FieldCatalogue, Oin};
 use tokio::task::JoinHandle;
 
+use crate::actor::ActorVerifier;
 use crate::audit::{AuditLog, GroupCommit};
 use crate::auth::HumanVerifier;
 use crate::config::Config;
@@ -97,6 +98,9 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
     let catalogue = crate::catalogue::load(config.catalogue.as_deref())?;
     let mut consent_keys = KeyRing::default();
     let mut covenant_keys = KeyRing::default();
+    // Issue 16: actor-assertion keys and the `iss` of each organisation's identity provider.
+    let mut actor_keys = KeyRing::default();
+    let mut actor_issuers = HashMap::new();
     let mut organisations = HashMap::new();
     for (index, org) in config.organisations.iter().enumerate() {
         let wrap = |source| StartError::Key {
@@ -109,6 +113,12 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
         }
         for k in &org.covenant_keys {
             covenant_keys.add(&org.oin, k).map_err(wrap)?;
+        }
+        for k in &org.actor_keys {
+            actor_keys.add(&org.oin, k).map_err(wrap)?;
+        }
+        if let Some(iss) = &org.actor_issuer {
+            actor_issuers.insert(org.oin.clone(), iss.clone());
         }
         organisations.insert(org.oin.clone(), org.name.clone());
     }
@@ -143,6 +153,13 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
         config.gateway.id.clone(),
         config.limits.token_leeway_secs,
     );
+    let actors = ActorVerifier::new(
+        actor_keys,
+        actor_issuers,
+        config.gateway.id.clone(),
+        config.limits.token_leeway_secs,
+        config.limits.actor_max_lifetime_secs,
+    );
     let rate_limiter =
         RateLimiter::new(config.limits.rate_per_org_per_sec, config.limits.rate_burst);
     let parts = Parts {
@@ -152,6 +169,7 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
         kek,
         pseudonymizer,
         consents,
+        actors,
         covenant_keys,
         humans,
         metrics,

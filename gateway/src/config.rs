@@ -60,6 +60,43 @@ pub struct Config {
     /// `[console]`: the web console for people under `/console` (absent: no console).
     #[serde(default)]
     pub console: Option<ConsoleSection>,
+    /// Issue 16: `[usage_review]`, the thresholds of the privacy officer's usage report.
+    #[serde(default)]
+    pub usage_review: UsageReviewSection,
+}
+
+// --- issue 16: the usage review's thresholds ---
+
+/// `[usage_review]`: when the per-employee usage report raises a signal. Times are
+/// Europe/Amsterdam.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageReviewSection {
+    /// Office hours start at this hour (default 7: 07:00).
+    pub office_hours_start: u32,
+    /// Office hours end at this hour (default 19: 19:00; a request at 19:00 is outside).
+    pub office_hours_end: u32,
+    /// Whether Saturday and Sunday count as outside office hours (default true).
+    pub weekends_outside_office_hours: bool,
+    /// More distinct clients than this in one day is a signal (default 40).
+    pub max_subjects_per_day: usize,
+    /// A larger share of refused requests than this (0 to 1) is a signal (default 0.25)…
+    pub max_refusal_share: f64,
+    /// …for an employee's day with at least this many requests (default 4).
+    pub min_requests_for_refusal_share: u32,
+}
+
+impl Default for UsageReviewSection {
+    fn default() -> Self {
+        UsageReviewSection {
+            office_hours_start: 7,
+            office_hours_end: 19,
+            weekends_outside_office_hours: true,
+            max_subjects_per_day: 40,
+            max_refusal_share: 0.25,
+            min_requests_for_refusal_share: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,6 +263,10 @@ pub struct LimitsSection {
     /// Leeway for consent-token `exp`/`nbf`/`iat`, in seconds.
     #[serde(default = "default_leeway")]
     pub token_leeway_secs: u64,
+    /// Issue 16: the longest lifetime (`exp` − `iat`) an actor assertion may have, in seconds
+    /// (default 300, at most 3600). A longer-lived one is refused, however fresh.
+    #[serde(default = "default_actor_lifetime")]
+    pub actor_max_lifetime_secs: u64,
     /// Requests per second each organisation may make, sustained (0: no limit).
     #[serde(default = "default_rate")]
     pub rate_per_org_per_sec: f64,
@@ -250,6 +291,9 @@ fn default_timeout() -> u64 {
 fn default_leeway() -> u64 {
     60
 }
+fn default_actor_lifetime() -> u64 {
+    300
+}
 
 impl Default for LimitsSection {
     fn default() -> Self {
@@ -257,6 +301,7 @@ impl Default for LimitsSection {
             max_body_bytes: default_max_body(),
             request_timeout_ms: default_timeout(),
             token_leeway_secs: default_leeway(),
+            actor_max_lifetime_secs: default_actor_lifetime(),
             rate_per_org_per_sec: default_rate(),
             rate_burst: default_burst(),
         }
@@ -525,6 +570,15 @@ pub struct OrganisationSection {
     /// Keys this organisation signs covenant versions with.
     #[serde(default)]
     pub covenant_keys: Vec<KeySection>,
+    // --- issue 16: actor assertions ---
+    /// Keys this organisation's identity provider signs actor assertions with (the employee
+    /// behind a call; header `Actor-Token`). Without any, an assertion from it is refused.
+    #[serde(default)]
+    pub actor_keys: Vec<KeySection>,
+    /// The `iss` its actor assertions carry (its identity provider's id, e.g. an URL). Default:
+    /// the organisation's OIN.
+    #[serde(default)]
+    pub actor_issuer: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -756,6 +810,7 @@ impl Config {
         for org in &mut self.organisations {
             org.consent_keys.iter_mut().for_each(|k| fix(&mut k.file));
             org.covenant_keys.iter_mut().for_each(|k| fix(&mut k.file));
+            org.actor_keys.iter_mut().for_each(|k| fix(&mut k.file));
         }
         for c in &mut self.covenants {
             fix(&mut c.file);
@@ -834,6 +889,25 @@ impl Config {
         if let Some(logboek) = &self.logboek {
             logboek.check()?;
         }
+        let u = &self.usage_review;
+        if u.office_hours_start >= u.office_hours_end || u.office_hours_end > 24 {
+            return Err((
+                "usage_review.office_hours_end".into(),
+                "office hours must start before they end, within 0 to 24".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&u.max_refusal_share) {
+            return Err((
+                "usage_review.max_refusal_share".into(),
+                "must be a share from 0 to 1".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.limits.actor_max_lifetime_secs) {
+            return Err((
+                "limits.actor_max_lifetime_secs".into(),
+                "must be 1 to 3600 (actor assertions are short-lived)".into(),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             if !seen.insert(&org.oin) {
@@ -846,6 +920,7 @@ impl Config {
                 .consent_keys
                 .iter()
                 .chain(&org.covenant_keys)
+                .chain(&org.actor_keys)
                 .enumerate()
             {
                 if k.alg != "ES256" && k.alg != "EdDSA" {

@@ -41,6 +41,18 @@ pub enum GrantChange {
         from: Option<String>,
         to: Option<String>,
     },
+    // --- issue 16: role-bound grants ---
+    /// Roles the recipient's employees may now use the grant in (`was_open`: the grant named no
+    /// role before, so any employee could use it).
+    RolesAdded {
+        roles: Vec<String>,
+        was_open: bool,
+    },
+    /// Roles that may no longer use the grant (`now_open`: it names no role any more).
+    RolesRemoved {
+        roles: Vec<String>,
+        now_open: bool,
+    },
 }
 
 /// One change between two versions.
@@ -161,6 +173,20 @@ fn grant_changes(a: &Grant, b: &Grant) -> Vec<GrantChange> {
         out.push(GrantChange::ProcessingActivity {
             from: a.processing_activity.clone(),
             to: b.processing_activity.clone(),
+        });
+    }
+    let roles_added = added(&a.roles, &b.roles);
+    let roles_removed = added(&b.roles, &a.roles);
+    if !roles_added.is_empty() {
+        out.push(GrantChange::RolesAdded {
+            roles: roles_added,
+            was_open: a.roles.is_empty(),
+        });
+    }
+    if !roles_removed.is_empty() {
+        out.push(GrantChange::RolesRemoved {
+            roles: roles_removed,
+            now_open: b.roles.is_empty(),
         });
     }
     out
@@ -364,6 +390,13 @@ impl CovenantDiff {
         if let Some(activity) = &g.processing_activity {
             let _ = write!(s, "; recorded as processing activity {activity}");
         }
+        if !g.roles.is_empty() {
+            let _ = write!(
+                s,
+                "; only for employees in the role(s): {}",
+                g.roles.join(", ")
+            );
+        }
         s
     }
 
@@ -413,6 +446,28 @@ impl CovenantDiff {
                 }
                 (None, None) => "the processing activity is unchanged".into(),
             },
+            GrantChange::RolesAdded {
+                roles,
+                was_open: true,
+            } => format!(
+                "now only employees in the role(s) {} may use this grant (before: any employee)",
+                roles.join(", ")
+            ),
+            GrantChange::RolesAdded { roles, .. } => format!(
+                "employees in the role(s) {} may now also use this grant",
+                roles.join(", ")
+            ),
+            GrantChange::RolesRemoved {
+                roles,
+                now_open: true,
+            } => format!(
+                "no longer limited to the role(s) {}: any employee of the recipient may use this grant",
+                roles.join(", ")
+            ),
+            GrantChange::RolesRemoved { roles, .. } => format!(
+                "employees in the role(s) {} may no longer use this grant",
+                roles.join(", ")
+            ),
         }
     }
 }
@@ -522,6 +577,39 @@ mod tests {
 
     fn field(name: &str) -> FieldName {
         name.parse().expect("field name")
+    }
+
+    #[test]
+    fn role_changes_are_reported_in_plain_words() {
+        let a = v1();
+        let mut b = a.clone();
+        b.version = 2;
+        b.grants[0].roles = vec!["intaker-poort".into(), "team-max-ww".into()];
+        let text = diff(&a, &b).to_string();
+        assert!(
+            text.contains("now only employees in the role(s) intaker-poort, team-max-ww may use this grant (before: any employee)"),
+            "{text}"
+        );
+        let mut c = b.clone();
+        c.version = 3;
+        c.grants[0].roles = vec!["team-max-ww".into(), "klantmanager".into()];
+        let text = diff(&b, &c).to_string();
+        assert!(
+            text.contains("employees in the role(s) klantmanager may now also use this grant"),
+            "{text}"
+        );
+        assert!(
+            text.contains("employees in the role(s) intaker-poort may no longer use this grant"),
+            "{text}"
+        );
+        let mut d = c.clone();
+        d.version = 4;
+        d.grants[0].roles.clear();
+        let text = diff(&c, &d).to_string();
+        assert!(
+            text.contains("no longer limited to the role(s) team-max-ww, klantmanager: any employee of the recipient may use this grant"),
+            "{text}"
+        );
     }
 
     #[test]

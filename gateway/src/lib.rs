@@ -4,6 +4,7 @@
 //! development code lives here: the demo, development certificates, the test client and token
 //! issuing are the `devkit` crate, used by the binary's `dev` module (`main.rs`) and the tests.
 
+pub mod actor;
 pub mod api;
 pub mod audit;
 pub mod auth;

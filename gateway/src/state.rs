@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use policy::{CovenantSet, Oin};
 
+use crate::actor::ActorVerifier;
 use crate::audit::AuditLog;
 use crate::auth::HumanVerifier;
 use crate::config::Config;
@@ -37,6 +38,8 @@ pub struct Parts {
     pub kek: Kek,
     pub pseudonymizer: Pseudonymizer,
     pub consents: ConsentVerifier,
+    /// Issue 16: verifies the actor assertions of system calls (and remembers their `jti`s).
+    pub actors: ActorVerifier,
     pub covenant_keys: KeyRing,
     pub humans: HumanVerifier,
     pub metrics: Arc<Metrics>,

@@ -586,6 +586,7 @@ fn disclosure_response_example_is_what_decide_answers_to_the_example_request() {
         subject: body.subject.bsn,
         purpose: body.purpose.clone(),
         fields: body.fields.clone(),
+        actor: None,
     };
     let Decision::Permit(permit) = decide(
         &request,
@@ -634,7 +635,13 @@ fn audit_record_example_chains_correctly_and_records_the_example_disclosure() {
     assert_eq!(e.reason, None);
     assert_eq!(e.id, response.disclosure_id);
     assert_eq!(e.purpose.as_deref(), Some(response.purpose.as_str()));
-    assert_eq!(e.requester_person, request.on_behalf_of);
+    // Issue 16: the employee comes from the verified actor assertion, not from the body.
+    assert_eq!(e.requester_person, None);
+    let _ = &request;
+    assert_eq!(
+        e.actor.as_ref().and_then(|a| a.sub.as_deref()),
+        Some("sdd-klantmanager-0815")
+    );
     assert_eq!(
         e.source_oin.as_deref(),
         Some(response.basis.source.as_str())
@@ -810,6 +817,7 @@ fn every_op_error() -> Vec<OpError> {
         OpError::SignatureInvalid("the signature does not verify".into()),
         OpError::NotAParty("00000001001234567000".parse().unwrap()),
         OpError::UnknownKey("gorinchem-2026".into()),
+        OpError::InvalidActorAssertion(gateway::actor::ActorError::Replayed),
     ];
     for reason in [
         HandoverReason::FieldNotInCatalogue,
@@ -843,6 +851,7 @@ fn every_op_error() -> Vec<OpError> {
             | OpError::FieldsRequired
             | OpError::Refused { .. }
             | OpError::InvalidConsentToken(_)
+            | OpError::InvalidActorAssertion(_)
             | OpError::NotConsentIssuer
             | OpError::DuplicateConsent
             | OpError::AlreadyRevoked
@@ -1215,6 +1224,10 @@ fn audit_record_schema_lists_every_consent_token_defect_and_handover_refusal() {
     expected.extend([
         OpError::InvalidBsn.reason().to_owned(),
         OpError::Malformed(String::new()).reason().to_owned(),
+        // Issue 16: an actor assertion refused before the record was looked at.
+        OpError::InvalidActorAssertion(gateway::actor::ActorError::Replayed)
+            .reason()
+            .to_owned(),
     ]);
     assert_eq!(consts_of(&audit["handover-refusal"]), expected);
 }

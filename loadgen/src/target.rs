@@ -84,8 +84,7 @@ pub fn demo_disclosure_body() -> Vec<u8> {
             "education_level",
             "job_ready",
             "wage_value_band"
-        ],
-        "on_behalf_of": "sdd-klantmanager-0815"
+        ]
     });
     serde_json::to_vec(&body).unwrap_or_default()
 }

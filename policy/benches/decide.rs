@@ -117,6 +117,7 @@ fn covenant(catalogue: &FieldCatalogue, i: usize) -> Covenant {
                 special_categories: false,
                 retention_days: 90,
                 processing_activity: None,
+                roles: Vec::new(),
             }
         })
         .collect();
@@ -243,6 +244,7 @@ fn request(
         subject: world.subjects[subject],
         purpose: purpose.parse().unwrap(),
         fields,
+        actor: None,
     }
 }
 

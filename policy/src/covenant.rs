@@ -67,6 +67,13 @@ pub struct Grant {
     #[serde(default)]
     pub special_categories: bool,
     pub retention_days: u32,
+    // --- issue 16: role-bound grants ---
+    /// The recipient's roles allowed to use this grant (from the actor assertion the calling
+    /// system sends). Empty: no role is bound, any caller of the recipient may use it. Left out
+    /// of the canonical form when empty, so covenants written before roles existed keep their
+    /// hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     /// The entry in the register of processing activities (verwerkingsregister, AVG art. 30)
     /// that this grant's disclosures belong to: an absolute URI, sent as
     /// `dpl.core.processing_activity_id` in Logboek Dataverwerkingen records. Absent from the
@@ -272,6 +279,20 @@ impl Covenant {
             if grant.retention_days == 0 {
                 problem(at("retention_days"), "must be at least 1".into());
             }
+            let mut seen_roles = BTreeSet::new();
+            for (r, role) in grant.roles.iter().enumerate() {
+                let path = at(&format!("roles[{r}]"));
+                if !valid_role(role) {
+                    problem(
+                        path.clone(),
+                        "a role is 1 to 64 characters: letters, digits, '-', '_', '.' and ':'"
+                            .into(),
+                    );
+                }
+                if !seen_roles.insert(role) {
+                    problem(path, format!("`{role}` is listed twice"));
+                }
+            }
             if grant.basis_text.trim().is_empty() {
                 problem(at("basis_text"), "must cite the legal basis".into());
             }
@@ -302,4 +323,13 @@ impl Covenant {
         }
         problems
     }
+}
+
+/// Whether `role` is a well-formed role name (1 to 64 characters: ASCII letters, digits, `-`,
+/// `_`, `.`, `:`), as a grant names it and an actor assertion carries it.
+pub fn valid_role(role: &str) -> bool {
+    (1..=64).contains(&role.len())
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }

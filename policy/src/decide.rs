@@ -6,6 +6,9 @@
 //! Order of checks (each can refuse before the next is looked at):
 //! 1. a covenant in force to which the requester is a party → else `no-active-covenant`;
 //! 2. a grant in it for this purpose with the requester as recipient → else `purpose-not-granted`;
+//!    then (issue 16), if the grant names roles: a verified actor → else `actor-required`;
+//!    holding one of them → else `role-not-granted`. Decided from the request alone, before any
+//!    consent or record of the subject is read (authorisation before reading client data);
 //! 3. if the grant requires consent (or a special-category field is asked for): the subject's
 //!    *current* consent for this purpose and covenant ([`crate::consent`]: among the valid,
 //!    unrevoked consents issued by a party, the newest `iat`, then the greatest `jti` — chosen
@@ -28,6 +31,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::actor::Actor;
 use crate::canonical::CovenantRef;
 use crate::catalogue::FieldSpec;
 use crate::consent::{current_consent_for, ConsentLookup};
@@ -45,6 +49,9 @@ pub struct DisclosureRequest {
     /// The fields asked for. Only these can be released; an empty list releases nothing
     /// (refused `field-not-granted` with nothing withheld).
     pub fields: Vec<FieldName>,
+    /// The verified employee behind the call (issue 16), or `None` when the calling system sent
+    /// no actor assertion. Only a grant that names roles needs one.
+    pub actor: Option<Actor>,
 }
 
 /// Why a whole request is refused.
@@ -57,6 +64,10 @@ pub enum RefusalReason {
     ConsentRevoked,
     ConsentExpired,
     FieldNotGranted,
+    /// The grant names roles and no valid actor assertion came with the request.
+    ActorRequired,
+    /// The actor holds none of the roles the grant names.
+    RoleNotGranted,
 }
 
 impl RefusalReason {
@@ -69,16 +80,20 @@ impl RefusalReason {
             RefusalReason::ConsentRevoked => "consent-revoked",
             RefusalReason::ConsentExpired => "consent-expired",
             RefusalReason::FieldNotGranted => "field-not-granted",
+            RefusalReason::ActorRequired => "actor-required",
+            RefusalReason::RoleNotGranted => "role-not-granted",
         }
     }
 
-    pub const ALL: [RefusalReason; 6] = [
+    pub const ALL: [RefusalReason; 8] = [
         RefusalReason::NoActiveCovenant,
         RefusalReason::PurposeNotGranted,
         RefusalReason::ConsentRequired,
         RefusalReason::ConsentRevoked,
         RefusalReason::ConsentExpired,
         RefusalReason::FieldNotGranted,
+        RefusalReason::ActorRequired,
+        RefusalReason::RoleNotGranted,
     ];
 }
 
@@ -260,6 +275,24 @@ struct Found<'a> {
     requested: Vec<(&'a FieldName, Option<&'a FieldSpec>)>,
     /// Whether a requested field is a special category (GDPR art. 9).
     wants_special: bool,
+    /// Step 2 (roles): the grant's role the actor used (`None` for a grant without roles), or why the
+    /// actor may not use the grant.
+    role: Result<Option<&'a String>, RefusalReason>,
+}
+
+/// Step 2 (roles): whether `actor` may use `grant`, and with which of its roles.
+fn role_check<'a>(
+    grant: &'a Grant,
+    actor: Option<&Actor>,
+) -> Result<Option<&'a String>, RefusalReason> {
+    if grant.roles.is_empty() {
+        return Ok(None);
+    }
+    let actor = actor.ok_or(RefusalReason::ActorRequired)?;
+    actor
+        .role_among(&grant.roles)
+        .map(Some)
+        .ok_or(RefusalReason::RoleNotGranted)
 }
 
 /// Steps 1 and 2 of [`decide`]: find the grant `request` falls under at `now`, once.
@@ -287,6 +320,7 @@ pub fn plan<'a>(
             grant,
             requested,
             wants_special,
+            role: role_check(grant, request.actor.as_ref()),
         }
     });
     DecisionPlan { request, now, step }
@@ -297,9 +331,21 @@ impl DecisionPlan<'_> {
     /// that requires consent, or asks for a special-category field. When it does not, the caller
     /// passes an empty [`ConsentBook`] and reads nothing about the subject.
     pub fn needs_consents(&self) -> bool {
-        self.step
-            .as_ref()
-            .is_ok_and(|found| found.grant.consent_required || found.wants_special)
+        self.step.as_ref().is_ok_and(|found| {
+            found.role.is_ok() && (found.grant.consent_required || found.wants_special)
+        })
+    }
+
+    /// The grant's role the actor used, when the request falls under a grant that names roles
+    /// and the actor holds one of them (what the audit record says was used).
+    pub fn role_used(&self) -> Option<&str> {
+        match &self.step {
+            Ok(Found {
+                role: Ok(Some(role)),
+                ..
+            }) => Some(role.as_str()),
+            _ => None,
+        }
     }
 
     /// Steps 3 and 4 of [`decide`], against `consents` (at least the subject's, when
@@ -320,6 +366,11 @@ impl DecisionPlan<'_> {
             retention_days: grant.retention_days,
             processing_activity: grant.processing_activity.clone(),
         };
+
+        // 2 (roles). Before anything about the subject is looked at.
+        if let Err(reason) = found.role {
+            return refuse(reason, Some(basis), Vec::new());
+        }
 
         // 3. Consent, where the grant requires it (and, for special categories, always).
         let consent = if self.needs_consents() {

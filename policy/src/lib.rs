@@ -8,6 +8,7 @@
 //!   [`accept_handover`] whether a source may store a record.
 //! - The canonical covenant hash is documented in [`canonical`].
 
+pub mod actor;
 pub mod admission;
 pub mod canonical;
 pub mod catalogue;
@@ -18,6 +19,7 @@ pub mod handover;
 pub mod ids;
 pub mod snapshot;
 
+pub use actor::Actor;
 pub use admission::{admit_consent, ConsentInadmissible};
 pub use canonical::{canonical_json, CovenantRef, Sha256Hash};
 pub use catalogue::{CatalogueDocument, CatalogueError, FieldCatalogue, FieldSpec, FieldType};

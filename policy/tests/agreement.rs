@@ -174,6 +174,7 @@ fn disclosure(
         purpose: grant.purpose.clone(),
         // Every field of the grant, named (a request naming none releases nothing).
         fields: grant.fields.clone(),
+        actor: None,
     };
     let decision = decide(
         &request,
@@ -327,6 +328,7 @@ fn check_subject(
             subject: *subject,
             purpose: plan.grant().purpose.clone(),
             fields: plan.grant().fields.clone(),
+            actor: None,
         };
         let decision = decide(
             &request,

@@ -123,6 +123,7 @@ fn request(requester: &str, purpose: &str, asked: &[&str]) -> DisclosureRequest 
         subject: CLIENT.parse().unwrap(),
         purpose: purpose.parse().unwrap(),
         fields: fields(asked),
+        actor: None,
     }
 }
 
@@ -253,6 +254,7 @@ fn legal_obligation_grant(purpose: &str, granted: &[&str], special: bool) -> Gra
         special_categories: special,
         retention_days: 30,
         processing_activity: None,
+        roles: Vec::new(),
     }
 }
 
@@ -287,6 +289,8 @@ fn refusal_and_withheld_reasons_have_stable_strings() {
             "consent-revoked",
             "consent-expired",
             "field-not-granted",
+            "actor-required",
+            "role-not-granted",
         ]
     );
     for reason in RefusalReason::ALL {
@@ -1764,4 +1768,110 @@ fn a_plan_decides_as_decide_does() {
             decide(&request, &snapshot, now())
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role-bound grants (issue 16)
+// ---------------------------------------------------------------------------------------------
+
+fn team_actor(roles: &[&str]) -> policy::Actor {
+    policy::Actor {
+        issuer: "https://idp.sdd.example".into(),
+        sub: "emp-4711".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+/// The example covenant with its job-mediation grant bound to the Poort's intakers.
+fn role_bound_covenant() -> Covenant {
+    let mut c = example_covenant();
+    for g in &mut c.grants {
+        g.roles = vec!["intaker-poort".into(), "team-max-ww".into()];
+    }
+    c
+}
+
+fn run_role_bound(request: &DisclosureRequest) -> Decision {
+    run(
+        vec![open_signed(role_bound_covenant())],
+        vec![valid(example_consent())],
+        request,
+        now(),
+    )
+}
+
+#[test]
+fn a_role_bound_grant_without_an_actor_is_refused_actor_required_before_consents() {
+    let request = job_mediation_request();
+    let refusal = expect_refusal(run_role_bound(&request));
+    assert_eq!(refusal.reason, RefusalReason::ActorRequired);
+    assert_eq!(
+        refusal.basis,
+        Some(job_mediation_basis(&role_bound_covenant(), None))
+    );
+    let covenants = CovenantSet::new(catalogue(), vec![open_signed(role_bound_covenant())]);
+    assert!(!policy::plan(&request, &covenants, now()).needs_consents());
+}
+
+#[test]
+fn an_actor_without_a_granted_role_is_refused_role_not_granted() {
+    let mut request = job_mediation_request();
+    request.actor = Some(team_actor(&["klantmanager", "team-lead"]));
+    let refusal = expect_refusal(run_role_bound(&request));
+    assert_eq!(refusal.reason, RefusalReason::RoleNotGranted);
+    assert!(refusal.withheld.is_empty());
+    let covenants = CovenantSet::new(catalogue(), vec![open_signed(role_bound_covenant())]);
+    let plan = policy::plan(&request, &covenants, now());
+    assert!(!plan.needs_consents());
+    assert_eq!(plan.role_used(), None);
+}
+
+#[test]
+fn an_actor_with_a_granted_role_is_decided_as_before_and_the_role_is_named() {
+    let mut request = job_mediation_request();
+    request.actor = Some(team_actor(&["team-lead", "team-max-ww"]));
+    let permit = expect_permit(run_role_bound(&request));
+    let unbound = expect_permit(run_example(&job_mediation_request()));
+    assert_eq!(permit.released, unbound.released);
+    let covenants = CovenantSet::new(catalogue(), vec![open_signed(role_bound_covenant())]);
+    assert_eq!(
+        policy::plan(&request, &covenants, now()).role_used(),
+        Some("team-max-ww")
+    );
+}
+
+#[test]
+fn a_grant_without_roles_ignores_whether_an_actor_was_sent() {
+    let mut request = job_mediation_request();
+    request.actor = Some(team_actor(&[]));
+    assert_eq!(run_example(&request), run_example(&job_mediation_request()));
+}
+
+#[test]
+fn role_refusals_come_after_the_covenant_and_grant_steps() {
+    // The example covenant grants SDD nothing for re-integration: refused at the grant step.
+    let request = request(SDD, "re-integration", &["job_ready"]);
+    assert_bare_refusal(run_role_bound(&request), RefusalReason::PurposeNotGranted);
+}
+
+#[test]
+fn empty_roles_leave_the_canonical_hash_unchanged_and_roles_change_it() {
+    let plain = example_covenant();
+    let text = String::from_utf8(plain.canonical_bytes()).unwrap();
+    assert!(!text.contains("roles"));
+    assert_ne!(
+        plain.canonical_hash(),
+        role_bound_covenant().canonical_hash()
+    );
+    let bound = String::from_utf8(role_bound_covenant().canonical_bytes()).unwrap();
+    assert!(bound.contains("\"roles\":[\"intaker-poort\",\"team-max-ww\"]"));
+}
+
+#[test]
+fn malformed_or_repeated_roles_are_covenant_problems() {
+    let mut c = example_covenant();
+    c.grants[0].roles = vec!["ok-role".into(), "has space".into(), "ok-role".into()];
+    let problems = c.validate(&catalogue());
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["grants[0].roles[1]", "grants[0].roles[2]"]);
 }

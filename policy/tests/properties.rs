@@ -431,7 +431,12 @@ fn generated_worlds_reach_every_outcome() {
             .filter(|f| CATALOGUE.is_special(f))
             .count();
     }
-    for reason in RefusalReason::ALL {
+    // These worlds have no role-bound grants; the role refusals are reached in `roles.rs`.
+    let role_refusals = [RefusalReason::ActorRequired, RefusalReason::RoleNotGranted];
+    for reason in RefusalReason::ALL
+        .into_iter()
+        .filter(|r| !role_refusals.contains(r))
+    {
         assert!(
             outcomes.get(reason.as_str()).is_some_and(|&n| n >= 10),
             "{reason} reached too rarely: {outcomes:?}"

@@ -305,8 +305,7 @@ pub fn ask(bsn: &str, purpose: &str, fields: &[&str]) -> Value {
     json!({
         "subject": { "bsn": bsn },
         "purpose": purpose,
-        "fields": fields,
-        "on_behalf_of": "sdd-klantmanager-0815"
+        "fields": fields
     })
 }
 

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use policy::{Covenant, DocumentFormat, Oin};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{DemoPaths, GATEWAY_ID, GORINCHEM, SDD, UWV};
+use super::{DemoPaths, GATEWAY_ID, GORINCHEM, SDD, SDD_IDP, UWV};
 use crate::sign;
 
 /// Write the demo configuration (and covenant signatures and secrets) into `paths.data`.
@@ -92,11 +92,15 @@ oin = "{SDD}"
 name = "Sociale Dienst Drechtsteden"
 consent_keys = [{{ kid = "sdd-consent-1", alg = "EdDSA", file = "{c}/consent-keys/sdd-ed25519.pub.pem" }}]
 covenant_keys = [{{ kid = "sdd-covenant-1", alg = "EdDSA", file = "{c}/covenant-keys/sdd.pub.pem" }}]
+# Issue 16: SDD's identity provider signs actor assertions (the employee behind a call).
+actor_keys = [{{ kid = "sdd-idp-1", alg = "ES256", file = "{c}/actor-keys/sdd-idp-es256.pub.pem" }}]
+actor_issuer = "{SDD_IDP}"
 
 [[organisations]]
 oin = "{GORINCHEM}"
 name = "Gemeente Gorinchem"
 consent_keys = [{{ kid = "gorinchem-consent-1", alg = "ES256", file = "{c}/consent-keys/gorinchem-es256.pub.pem" }}]
+actor_keys = [{{ kid = "gorinchem-idp-1", alg = "EdDSA", file = "{c}/actor-keys/gorinchem-idp-ed25519.pub.pem" }}]
 
 [[human_issuers]]
 issuer = "https://login.poortwachter.example"
@@ -120,6 +124,100 @@ development_login = true
     let path = data.join("poortwachter.toml");
     std::fs::write(&path, config)?;
     Ok(path)
+}
+
+// --- issue 16: a role-bound covenant ---
+
+/// The purpose of the demo's role-bound grant: the Poort's intake reads a few facts about a WW
+/// client, and only the Poort's intakers may.
+pub const INTAKE_PURPOSE: &str = "intake-poort";
+/// The role the role-bound grant names.
+pub const INTAKE_ROLE: &str = "intaker-poort";
+
+/// A second covenant between UWV and SDD whose one grant (`intake-poort`, a legal obligation, no
+/// consent) names the role `intaker-poort`: written and signed by both parties into
+/// `paths.data`. Returns the covenant file and its signature files, to add to a configuration's
+/// `[[covenants]]`.
+pub fn write_role_covenant(paths: &DemoPaths) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
+    let certs = paths.certs.canonicalize()?;
+    let data = paths.data.canonicalize()?;
+    let text = format!(
+        r#"id = "drechtsteden-intake-poort"
+version = 1
+title = "Intake bij de Poort: feiten over WW-klanten voor de intakers"
+region = "Drechtsteden"
+valid_from = "2026-01-01"
+valid_until = "2027-12-31"
+
+[[parties]]
+oin = "{UWV}"
+name = "UWV"
+role = "source"
+
+[[parties]]
+oin = "{SDD}"
+name = "Sociale Dienst Drechtsteden"
+role = "recipient"
+
+[[grants]]
+purpose = "{INTAKE_PURPOSE}"
+source = "{UWV}"
+recipients = ["{SDD}"]
+fields = ["ww_end_date", "job_ready"]
+legal_basis = "legal-obligation"
+basis_text = "Participatiewet art. 64 (inlichtingenplicht UWV)"
+consent_required = false
+retention_days = 30
+roles = ["{INTAKE_ROLE}"]
+"#
+    );
+    let covenant = Covenant::parse(&text, DocumentFormat::Toml)
+        .map_err(|e| anyhow::anyhow!("role-bound covenant: {e}"))?;
+    let file = data.join("covenant-intake.toml");
+    std::fs::write(&file, &text)?;
+    let mut signatures = Vec::new();
+    for (party, name, kid, alg) in [
+        (UWV, "uwv", "uwv-covenant-1", Algorithm::ES256),
+        (SDD, "sdd", "sdd-covenant-1", Algorithm::EdDSA),
+    ] {
+        let key = sign::load_key(&certs.join(format!("covenant-keys/{name}.key.pem")), alg)?;
+        let party: Oin = party.parse()?;
+        let jws = sign::covenant(&covenant, &party, kid, alg, &key)?;
+        let path = data.join(format!("covenant-intake.{name}.sig"));
+        std::fs::write(&path, jws)?;
+        signatures.push(path);
+    }
+    Ok((file, signatures))
+}
+
+/// An actor assertion for an SDD employee (`sub`, `roles`), signed by SDD's identity provider
+/// (development key), valid from `now` for two minutes, with a fresh `jti`.
+pub fn sdd_actor_assertion(
+    certs: &std::path::Path,
+    sub: &str,
+    roles: &[&str],
+    now: i64,
+) -> anyhow::Result<String> {
+    let key = sign::load_key(
+        &certs.join("actor-keys/sdd-idp-es256.key.pem"),
+        Algorithm::ES256,
+    )?;
+    let claims = serde_json::json!({
+        "iss": super::SDD_IDP,
+        "sub": sub,
+        "org": SDD,
+        "roles": roles,
+        "aud": GATEWAY_ID,
+        "iat": now,
+        "exp": now + 120,
+        "jti": format!("act-{}", URL_SAFE_NO_PAD.encode(random_bytes::<16>()?)),
+    });
+    Ok(sign::actor_assertion(
+        &claims,
+        "sdd-idp-1",
+        Algorithm::ES256,
+        &key,
+    )?)
 }
 
 /// `N` fresh random bytes (a secret).

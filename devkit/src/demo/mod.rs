@@ -17,8 +17,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::client::MtlsClient;
 use crate::sign;
 
-pub use config::write_config;
-pub use scenario::{print_curl, run_scenario, wait_ready};
+pub use config::{
+    sdd_actor_assertion, write_config, write_role_covenant, INTAKE_PURPOSE, INTAKE_ROLE,
+};
+pub use scenario::{print_curl, run_actor_scenario, run_scenario, wait_ready};
 
 /// UWV, the source organisation.
 pub const UWV: &str = crate::certs::UWV_OIN;
@@ -28,6 +30,8 @@ pub const SDD: &str = crate::certs::SDD_OIN;
 pub const GORINCHEM: &str = crate::certs::GORINCHEM_OIN;
 /// The gateway's id in the demo configuration: the audience of consent and bearer tokens.
 pub const GATEWAY_ID: &str = "poortwachter-drechtsteden";
+/// Issue 16: the `iss` of SDD's identity provider, which signs its employees' actor assertions.
+pub const SDD_IDP: &str = "https://idp.sdd-drechtsteden.example";
 /// Demo clients: BSNs that pass the 11-check (made up).
 pub const CLIENT_WITH_CONSENT: &str = "111222333";
 pub const CLIENT_WITHOUT_CONSENT: &str = "123456782";

@@ -60,8 +60,7 @@ async fn ask(
     let body = serde_json::to_vec(&serde_json::json!({
         "subject": { "bsn": bsn },
         "purpose": purpose,
-        "fields": fields,
-        "on_behalf_of": "sdd-klantmanager-0815"
+        "fields": fields
     }))?;
     Ok(client
         .send(hyper::Method::POST, "/v1/disclosures", None, Some(body))
@@ -236,4 +235,122 @@ pub async fn wait_ready(certs: &Path, port: u16) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("the gateway did not become ready on port {port}")
+}
+
+// --- issue 16: the employee behind a call ---
+
+/// A disclosure request with an actor assertion (`Actor-Token`).
+async fn ask_as(
+    client: &MtlsClient,
+    actor: &str,
+    purpose: &str,
+    bsn: &str,
+    fields: &[&str],
+) -> anyhow::Result<ClientResponse> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "subject": { "bsn": bsn },
+        "purpose": purpose,
+        "fields": fields
+    }))?;
+    Ok(client
+        .send_with_headers(
+            hyper::Method::POST,
+            "/v1/disclosures",
+            None,
+            &[("actor-token", actor)],
+            Some(body),
+        )
+        .await?)
+}
+
+/// The issue-16 part of the demo (the gateway must hold the role-bound covenant of
+/// [`super::write_role_covenant`]): disclosures with a verified employee, one refused
+/// `role-not-granted`, and the privacy officer's usage report.
+pub async fn run_actor_scenario(certs: &Path, port: u16) -> anyhow::Result<()> {
+    use super::{sdd_actor_assertion, INTAKE_PURPOSE, INTAKE_ROLE};
+    use hyper::Method;
+    let uwv = client(certs, "uwv", port)?;
+    let sdd = client(certs, "sdd", port)?;
+    let now = chrono::Utc::now().timestamp();
+
+    println!("\n── The employee behind each call (actor assertions, role-bound grants)");
+    let record =
+        serde_json::json!({ "fields": { "ww_end_date": "2027-02-28", "job_ready": true } });
+    let body = super::handover_request(INTAKE_PURPOSE, CLIENT_WITH_CONSENT, &record);
+    let r = uwv
+        .send(
+            Method::POST,
+            "/v1/handovers",
+            None,
+            Some(serde_json::to_vec(&body)?),
+        )
+        .await?;
+    println!(
+        "\n11. UWV stores the facts for the Poort's intake: HTTP {}",
+        r.status
+    );
+
+    let actor = sdd_actor_assertion(certs, "sdd-klantmanager-0815", &["klantmanager"], now)?;
+    let r = ask_as(
+        &sdd,
+        &actor,
+        "bijstand-intake",
+        CLIENT_WITH_CONSENT,
+        &["ww_end_date"],
+    )
+    .await?;
+    show(
+        "12. GRANTED with an actor: employee sdd-klantmanager-0815 (signed by SDD's own identity provider) asks; the audit record names the employee",
+        &r,
+    );
+
+    let actor = sdd_actor_assertion(certs, "sdd-intaker-0042", &[INTAKE_ROLE], now)?;
+    let r = ask_as(
+        &sdd,
+        &actor,
+        INTAKE_PURPOSE,
+        CLIENT_WITH_CONSENT,
+        &["ww_end_date", "job_ready"],
+    )
+    .await?;
+    show(
+        "13. GRANTED: an intaker of the Poort uses the grant bound to the role intaker-poort",
+        &r,
+    );
+
+    let actor = sdd_actor_assertion(certs, "sdd-klantmanager-0815", &["klantmanager"], now)?;
+    let r = ask_as(
+        &sdd,
+        &actor,
+        INTAKE_PURPOSE,
+        CLIENT_WITH_CONSENT,
+        &["ww_end_date"],
+    )
+    .await?;
+    show(
+        "14. REFUSED: a klantmanager is not an intaker of the Poort (role-not-granted)",
+        &r,
+    );
+
+    let officer = person_token(certs, "fg-sdd", SDD, &["privacy-officer"])?;
+    let today = chrono::Utc::now().date_naive();
+    let r = sdd
+        .send(
+            Method::GET,
+            &format!("/v1/audit/usage-reports?from={today}&to={today}&format=csv"),
+            Some(&officer),
+            None,
+        )
+        .await?;
+    println!(
+        "\n15. The privacy officer of SDD takes the usage report (per employee and day): HTTP {}",
+        r.status
+    );
+    for line in String::from_utf8_lossy(&r.body).lines() {
+        println!("   {line}");
+    }
+    println!(
+        "   (also as a printable page: &format=html; thresholds in [usage_review] of the configuration)"
+    );
+    Ok(())
 }

@@ -5,7 +5,7 @@
 
 use policy::Sha256Hash;
 
-use super::entry::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
+use super::entry::{ActorFacts, AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
 
 /// Append the canonical JSON of `{seq, ..entry, prev_hash}` (every member of a record but
 /// `hash`) to `out`. Byte-identical to `policy::canonical_json` of the same value.
@@ -33,9 +33,17 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
         reason,
         processing_activity,
         foreign_span_id,
+        actor,
     } = entry;
     // Members in the byte order of their names, as `canonical_json` sorts them.
-    out.extend_from_slice(b"{\"consent_id\":");
+    out.push(b'{');
+    // Issue 16: absent, not null, when there is none: older records keep their hashes.
+    if let Some(facts) = actor {
+        out.extend_from_slice(b"\"actor\":");
+        actor_facts(facts, out);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"consent_id\":");
     opt_str(consent_id.as_deref(), out);
     // Absent, not null, when there is none (as serde skips it): older records keep their hashes.
     if let Some(facts) = consent_token {
@@ -127,6 +135,28 @@ fn token_facts(facts: &ConsentTokenFacts, out: &mut Vec<u8>) {
     opt_str(kid.as_deref(), out);
     out.extend_from_slice(b",\"signature\":");
     string(signature, out);
+    out.push(b'}');
+}
+
+/// `{"assertion":…,"defect":…,"iss":…,"role":…,"sub":…}`, members in byte order.
+fn actor_facts(facts: &ActorFacts, out: &mut Vec<u8>) {
+    let ActorFacts {
+        assertion,
+        iss,
+        sub,
+        role,
+        defect,
+    } = facts;
+    out.extend_from_slice(b"{\"assertion\":");
+    string(assertion, out);
+    out.extend_from_slice(b",\"defect\":");
+    opt_str(defect.as_deref(), out);
+    out.extend_from_slice(b",\"iss\":");
+    opt_str(iss.as_deref(), out);
+    out.extend_from_slice(b",\"role\":");
+    opt_str(role.as_deref(), out);
+    out.extend_from_slice(b",\"sub\":");
+    opt_str(sub.as_deref(), out);
     out.push(b'}');
 }
 
@@ -305,6 +335,13 @@ mod tests {
             reason: Some(nasty.into()),
             processing_activity: Some(nasty.into()),
             foreign_span_id: Some(nasty.into()),
+            actor: Some(ActorFacts {
+                assertion: nasty.into(),
+                iss: Some(nasty.into()),
+                sub: None,
+                role: Some("r".into()),
+                defect: Some(nasty.into()),
+            }),
         };
         let h = Sha256Hash::of(b"x");
         for seq in [0, 1, 9, 10, 12345, -1, -987, i64::MAX, i64::MIN] {
@@ -370,6 +407,25 @@ mod tests {
         )
     }
 
+    fn actor_facts() -> impl Strategy<Value = Option<ActorFacts>> {
+        prop::option::of(
+            (
+                text(),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+            )
+                .prop_map(|(assertion, iss, sub, role, defect)| ActorFacts {
+                    assertion,
+                    iss,
+                    sub,
+                    role,
+                    defect,
+                }),
+        )
+    }
+
     prop_compose! {
         fn entry()(
             id in text(), kind in kind(), time in text(),
@@ -385,6 +441,7 @@ mod tests {
             reason in prop::option::of(text()),
             processing_activity in prop::option::of(text()),
             foreign_span_id in prop::option::of(text()),
+            actor in actor_facts(),
         ) -> AuditEntry {
             AuditEntry {
                 id, kind, time, trace_id, span_id, requester_oin, requester_person, source_oin,
@@ -394,7 +451,7 @@ mod tests {
                     .into_iter()
                     .map(|(field, reason)| WithheldName { field, reason })
                     .collect(),
-                decision, reason, processing_activity, foreign_span_id,
+                decision, reason, processing_activity, foreign_span_id, actor,
             }
         }
     }

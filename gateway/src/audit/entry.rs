@@ -90,6 +90,40 @@ pub struct ConsentTokenFacts {
     pub defect: Option<String>,
 }
 
+// --- issue 16: the employee behind a call ---
+
+/// The actor assertion of a system call (disclosure, consent, handover), as the record keeps it:
+/// whether one was sent and verified, and if so who and in which granted role. Values come only
+/// from a verified assertion (the issuer's word), never from a refused one's unverified claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorFacts {
+    /// `verified` (a valid assertion came with the call), `none` (none was sent) or `invalid`
+    /// (one was sent and refused: the record's reason is `invalid-actor-assertion`).
+    pub assertion: String,
+    /// The assertion's issuer (`iss`), when its signature verified.
+    pub iss: Option<String>,
+    /// The pseudonymous employee id (`sub`), when its signature verified.
+    pub sub: Option<String>,
+    /// The grant's role the employee used, when the grant names roles and one was held.
+    pub role: Option<String>,
+    /// Which check a refused assertion failed (`bad-signature`, `expired`, `replayed`, …).
+    pub defect: Option<String>,
+}
+
+impl ActorFacts {
+    /// No assertion came with the call.
+    pub fn none() -> Self {
+        ActorFacts {
+            assertion: "none".into(),
+            iss: None,
+            sub: None,
+            role: None,
+            defect: None,
+        }
+    }
+}
+
 /// The content of an audit record before it is placed in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct AuditEntry {
@@ -131,4 +165,10 @@ pub struct AuditEntry {
     /// trace: the foreign operation of the Logboek Dataverwerkingen standard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foreign_span_id: Option<String>,
+    /// Issue 16: on every system call's record (disclosures, consents, handovers, their
+    /// refusals) the actor assertion's facts, `{"assertion":"none",…}` when none was sent.
+    /// Absent (not null) on other records and on records written before it existed, so those keep
+    /// their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<ActorFacts>,
 }

@@ -13,6 +13,7 @@ pub mod export;
 pub mod record;
 pub mod report;
 pub mod review;
+pub mod usage;
 pub mod verify;
 mod verify_diagnosis;
 pub mod verify_report;

@@ -40,7 +40,8 @@ pub struct ReportedDisclosure {
     pub disclosure_id: String,
     pub time: String,
     pub recipient: OrgRef,
-    /// The person at the recipient who asked, when the recipient said so (`on_behalf_of`).
+    /// The employee at the recipient who asked: the verified actor (issue 16), or on older records
+    /// the `on_behalf_of` the recipient said.
     pub recipient_person: Option<String>,
     pub source: Option<OrgRef>,
     pub purpose: Option<String>,
@@ -142,7 +143,12 @@ impl ReportContext<'_> {
                     _ => None,
                 },
                 recipient: self.org(e.requester_oin.as_deref().unwrap_or("")),
-                recipient_person: e.requester_person,
+                // Issue 16: the verified employee; older records: the unverified `on_behalf_of`.
+                recipient_person: e
+                    .actor
+                    .as_ref()
+                    .and_then(|a| a.sub.clone())
+                    .or(e.requester_person),
                 source: e.source_oin.as_deref().map(|s| self.org(s)),
                 fields: e.fields_released.iter().map(|f| self.field(f)).collect(),
                 disclosure_id: e.id,

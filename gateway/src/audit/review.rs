@@ -155,6 +155,20 @@ pub struct ReviewFilter {
     /// Matched through its pseudonym; never stored or echoed. Set from a request body, never
     /// from a parameter.
     pub subject: Option<Bsn>,
+    /// Issue 16: the employee (verified actor `sub`). Set from a request body, never from a
+    /// parameter.
+    pub actor: Option<String>,
+}
+
+/// Parse an employee id for the `actor` filter: 1 to 128 printable ASCII characters without
+/// spaces (as actor assertions carry them); the error does not echo it.
+pub fn parse_actor(value: &str) -> Result<String, ReviewError> {
+    let ok = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| value.to_owned())
+        .ok_or(ReviewError::InvalidParameter {
+            name: "actor",
+            expected: "an employee id (1 to 128 printable characters without spaces)",
+        })
 }
 
 /// An RFC 3339 time, or a date (midnight UTC), in the stored form.
@@ -232,6 +246,7 @@ impl ReviewFilter {
                 .map(|v| parse_kind(v).ok_or(invalid("kind", "a record kind such as disclosure")))
                 .transpose()?,
             subject: None,
+            actor: None,
         })
     }
 
@@ -245,6 +260,7 @@ impl ReviewFilter {
             decision: self.decision.map(|d| d.as_str().to_owned()),
             reason: self.reason.clone(),
             subject_pseudonym: self.subject.as_ref().map(|b| pseudonymizer.pseudonym(b)),
+            actor_sub: self.actor.clone(),
             time_from: self.from.clone(),
             time_to: self.to.clone(),
             after: 0,
@@ -269,6 +285,7 @@ impl ReviewFilter {
         add("reason", self.reason.clone());
         add("kind", self.kind.map(|k| k.as_str().to_owned()));
         add("subject", self.subject.map(|_| "(pseudonym)".to_owned()));
+        add("actor", self.actor.clone());
         parts.join(" ")
     }
 }

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::canonical;
 use super::checkpoint::{Checkpoint, CheckpointKeys};
-use super::record::{AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, Outcome, WithheldName};
+use super::record::{
+    ActorFacts, AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, Outcome, WithheldName,
+};
 use super::verify::{Problem, ProblemKind, Verifier, VerifyOptions, VerifyReport};
 use crate::store::{AuditRow, Store, StoreError};
 
@@ -69,6 +71,10 @@ struct WireRecord<'a> {
     processing_activity: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     foreign_span_id: Option<Option<String>>,
+    /// Issue 16: absent on records before it and on records that are not system calls; present
+    /// it must be an object (like `consent_token`).
+    #[serde(default, deserialize_with = "present")]
+    actor: Option<Option<ActorFacts>>,
     #[serde(borrow)]
     prev_hash: Cow<'a, str>,
     #[serde(borrow)]
@@ -115,6 +121,11 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
     };
     let processing_activity = absent_or_string(w.processing_activity, "processing_activity")?;
     let foreign_span_id = absent_or_string(w.foreign_span_id, "foreign_span_id")?;
+    let actor = match w.actor {
+        None => None,
+        Some(None) => return Err("not a well-formed record (`actor` is null)".into()),
+        Some(facts) => facts,
+    };
     let prev_hash = hash(&w.prev_hash, "prev_hash")?;
     let own_hash = hash(&w.hash, "hash")?;
     // A struct literal without `..`, so a new `AuditEntry` field must be added here too.
@@ -141,6 +152,7 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
             reason: w.reason,
             processing_activity,
             foreign_span_id,
+            actor,
         },
         prev_hash,
         hash: own_hash,
@@ -151,7 +163,8 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
 pub fn row_flaw(row: &AuditRow, r: &AuditRecord) -> Option<String> {
     let e = &r.entry;
     let kind = e.kind.map_or("unknown", AuditKind::as_str);
-    let checks: [(&str, bool); 12] = [
+    let actor_sub = e.actor.as_ref().and_then(|a| a.sub.as_ref());
+    let checks: [(&str, bool); 13] = [
         ("seq", row.seq == r.seq),
         ("id", row.id == e.id),
         ("time", row.time == e.time),
@@ -168,6 +181,7 @@ pub fn row_flaw(row: &AuditRow, r: &AuditRecord) -> Option<String> {
             row.decision.as_deref() == e.decision.map(Outcome::as_str),
         ),
         ("reason", row.reason == e.reason),
+        ("actor_sub", row.actor_sub.as_ref() == actor_sub),
         (
             "prev_hash",
             Sha256Hash::parse(&row.prev_hash) == Some(r.prev_hash),

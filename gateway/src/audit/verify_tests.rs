@@ -92,6 +92,19 @@ fn entry(n: u64, rng: &mut Rng) -> AuditEntry {
         processing_activity: (kind == AuditKind::Disclosure && permit)
             .then(|| "https://register.example/pa/max-ww".into()),
         foreign_span_id: n.is_multiple_of(2).then(|| format!("{:016x}", n + 1)),
+        // Issue 16: a mix of records with a verified actor, with none sent, and without the
+        // member (written before it existed).
+        actor: match n % 3 {
+            0 => None,
+            1 => Some(crate::audit::record::ActorFacts::none()),
+            _ => Some(crate::audit::record::ActorFacts {
+                assertion: "verified".into(),
+                iss: Some("https://idp.sdd.example".into()),
+                sub: Some(format!("emp-{:04}", rng.next() % 10_000)),
+                role: Some("team-max-ww".into()),
+                defect: None,
+            }),
+        },
     }
 }
 

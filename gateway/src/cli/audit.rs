@@ -38,6 +38,11 @@ pub enum AuditCommand {
     /// purpose, legal basis, consent — as JSON, or with --html as a document to hand to the
     /// person. The report is itself recorded in the log.
     Report(super::audit_read::ReportArgs),
+    /// Issue 16: the usage report of one organisation, per employee and day (Europe/Amsterdam):
+    /// disclosures, refusals, distinct clients, purposes, and signals by the `[usage_review]`
+    /// thresholds (outside office hours, many clients, many refusals). As CSV, a printable HTML
+    /// page or JSON. The report is itself recorded in the log.
+    Usage(super::audit_read::UsageArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +88,7 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Verify(args) => verify(args),
         AuditCommand::Export(args) => super::audit_read::export(args),
         AuditCommand::Report(args) => super::audit_read::report(args),
+        AuditCommand::Usage(args) => super::audit_read::usage(args),
     }
 }
 

@@ -231,6 +231,72 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     })
 }
 
+// --- issue 16: the usage review ---
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UsageFormatArg {
+    /// One row per employee and day.
+    Csv,
+    /// A plain, printable page (Dutch labels).
+    Html,
+    /// The rows as JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The gateway configuration (its database, secrets and `[usage_review]` thresholds).
+    #[arg(long, short, env = "POORTWACHTER_CONFIG")]
+    pub config: PathBuf,
+    /// The organisation (OIN) whose employees' requests are reported.
+    #[arg(long)]
+    pub org: policy::Oin,
+    /// The first day (YYYY-MM-DD, Europe/Amsterdam).
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// The last day (YYYY-MM-DD, Europe/Amsterdam), included.
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: UsageFormatArg,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+/// `poortwachter audit usage`: the per-employee usage report of one organisation.
+pub fn usage(args: UsageArgs) -> anyhow::Result<()> {
+    use crate::audit::usage;
+    if args.to < args.from {
+        bail!("--to: on or after --from");
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let (state, writer) = open(&args.config).await?;
+        let reader = console_reader();
+        let result = async {
+            let rows =
+                with_retry(|| usage::build(&state, &reader, &args.org, args.from, args.to)).await?;
+            let cfg = &state.config.usage_review;
+            let text = match args.format {
+                UsageFormatArg::Csv => usage::csv(&rows),
+                UsageFormatArg::Html => {
+                    usage::html(&rows, args.org.as_str(), args.from, args.to, cfg)
+                }
+                UsageFormatArg::Json => serde_json::to_string_pretty(&rows)? + "\n",
+            };
+            let mut out = output(args.out.as_deref())?;
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            eprintln!("usage report of {}: {} row(s)", args.org, rows.len());
+            anyhow::Ok(())
+        }
+        .await;
+        close(state, writer).await;
+        result
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         data: args.data_dir.clone(),
     };
     let config_path = demo::write_config(&paths, &format!("127.0.0.1:{}", args.port))?;
-    let config = Config::load(&config_path)?;
+    let mut config = Config::load(&config_path)?;
+    // Issue 16: a second covenant whose grant is bound to the role `intaker-poort`.
+    let (file, signatures) = demo::write_role_covenant(&paths)?;
+    config
+        .covenants
+        .push(gateway::config::CovenantSection { file, signatures });
     let certs = args.certs.canonicalize()?;
     println!("poortwachter demo — DEVELOPMENT CERTIFICATES, not for production");
     println!("configuration: {}", config_path.display());
@@ -50,6 +55,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
         demo::wait_ready(&certs, port).await?;
         demo::run_scenario(&certs, port).await?;
+        demo::run_actor_scenario(&certs, port).await?;
         if args.once {
             server.shutdown(Duration::from_secs(5)).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;

@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/records/search", post(search_records))
         .route("/v1/audit/subject-reports", post(subject_report))
         .route("/v1/audit/export", get(export_log).post(export_log_by_body))
+        .route("/v1/audit/usage-reports", get(usage_report))
 }
 
 /// The body of `POST /v1/audit/records/search` and `POST /v1/audit/export`: the parameters of
@@ -54,6 +55,10 @@ pub fn routes() -> Router<AppState> {
 struct ReviewBody {
     #[serde(default)]
     subject: Option<SubjectRef>,
+    /// Issue 16: only the records of this employee (the verified actor's pseudonymous `sub`).
+    /// Like the subject, only in a body: an employee id is no URL material either.
+    #[serde(default)]
+    actor: Option<String>,
     #[serde(default)]
     from: Option<String>,
     #[serde(default)]
@@ -142,10 +147,12 @@ async fn list_page(
     reader: &Reader,
     pairs: &[(String, String)],
     subject: Option<SubjectRef>,
+    actor: Option<&str>,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(pairs, RECORDS_QUERY)?;
     let mut filter = ReviewFilter::from_params(&params)?;
     filter.subject = subject.map(|s| s.bsn);
+    filter.actor = actor.map(review::parse_actor).transpose()?;
     let page = PageRequest::from_params(&params)?;
     let page = review::list(state, reader, &filter, page).await?;
     Ok(private(Json(page).into_response()))
@@ -158,7 +165,7 @@ async fn records(
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "records").await?;
     let pairs = query_pairs(query)?;
-    list_page(&state, &reader, &pairs, None).await
+    list_page(&state, &reader, &pairs, None, None).await
 }
 
 async fn search_records(
@@ -170,7 +177,14 @@ async fn search_records(
     let reader = reader(&state, &headers, "records").await?;
     no_query(query)?;
     let body: ReviewBody = parse_json(body)?;
-    list_page(&state, &reader, &body.pairs(), body.subject).await
+    list_page(
+        &state,
+        &reader,
+        &body.pairs(),
+        body.subject,
+        body.actor.as_deref(),
+    )
+    .await
 }
 
 /// HTML when `format` is `html`, or without `format` when the client prefers `text/html` to JSON.
@@ -244,7 +258,7 @@ async fn export_log(
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, &headers, "export").await?;
     let pairs = query_pairs(query)?;
-    export_response(&state, &reader, &pairs, None).await
+    export_response(&state, &reader, &pairs, None, None).await
 }
 
 async fn export_log_by_body(
@@ -256,7 +270,14 @@ async fn export_log_by_body(
     let reader = reader(&state, &headers, "export").await?;
     no_query(query)?;
     let body: ReviewBody = parse_json(body)?;
-    export_response(&state, &reader, &body.pairs(), body.subject).await
+    export_response(
+        &state,
+        &reader,
+        &body.pairs(),
+        body.subject,
+        body.actor.as_deref(),
+    )
+    .await
 }
 
 /// The export of the records `reader` may see, selected by `pairs` (filter and format) and
@@ -266,6 +287,7 @@ async fn export_response(
     reader: &Reader,
     pairs: &[(String, String)],
     subject: Option<SubjectRef>,
+    actor: Option<&str>,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(pairs, EXPORT_QUERY)?;
     let format = match params.get("format") {
@@ -276,6 +298,7 @@ async fn export_response(
     };
     let mut filter = ReviewFilter::from_params(&params)?;
     filter.subject = subject.map(|s| s.bsn);
+    filter.actor = actor.map(review::parse_actor).transpose()?;
     let export = export::begin(state, reader, &filter, format).await?;
     let through = export.through;
     let stream = futures_util::StreamExt::map(export.into_stream(), |chunk| {
@@ -298,6 +321,76 @@ async fn export_response(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert("x-audit-through-seq", HeaderValue::from(through));
+    Ok(private(resp))
+}
+
+// --- issue 16: the usage review ---
+
+/// The query parameters of `GET /v1/audit/usage-reports`.
+pub const USAGE_QUERY: &[&str] = &["from", "to", "format"];
+/// The longest period one usage report covers, in days.
+const MAX_USAGE_DAYS: i64 = 92;
+
+/// `GET /v1/audit/usage-reports?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv|html`: per employee
+/// and day (Europe/Amsterdam), the officer's own organisation's disclosure requests, with
+/// signals. The read is audited first. Employee ids are in the answer, never in the URL.
+async fn usage_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    use crate::audit::usage;
+    let reader = reader(&state, &headers, "usage-report").await?;
+    let pairs = query_pairs(query)?;
+    let params = Params::parse(&pairs, USAGE_QUERY)?;
+    let date = |name: &'static str| -> Result<chrono::NaiveDate, ApiError> {
+        let v = params
+            .get(name)
+            .ok_or_else(|| ApiError::malformed(format!("`{name}`: a date such as 2026-11-25")))?;
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| ApiError::malformed(format!("`{name}`: a date such as 2026-11-25")))
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if to < from || (to - from).num_days() >= MAX_USAGE_DAYS {
+        return Err(ApiError::malformed(
+            "`to`: on or after `from`, and at most 92 days in all",
+        ));
+    }
+    let format = params.get("format").unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "html") {
+        return Err(ApiError::malformed("`format`: json, csv or html"));
+    }
+    // An officer's report is of their own organisation.
+    let Some(own) = reader.org.clone() else {
+        return Err(ReviewError::Forbidden.into());
+    };
+    let rows = usage::build(&state, &reader, &own, from, to).await?;
+    let org = own.to_string();
+    let (content_type, body) = match format {
+        "csv" => ("text/csv; charset=utf-8", usage::csv(&rows)),
+        "html" => (
+            "text/html; charset=utf-8",
+            usage::html(&rows, &org, from, to, &state.config.usage_review),
+        ),
+        _ => {
+            return Ok(private(
+                Json(serde_json::json!({
+                    "organisation": org,
+                    "from": from,
+                    "to": to,
+                    "rows": rows,
+                }))
+                .into_response(),
+            ))
+        }
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
     Ok(private(resp))
 }
 

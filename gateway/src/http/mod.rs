@@ -60,10 +60,12 @@ type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 /// request naming another is refused. None names a person: a subject's BSN travels only in a
 /// request body, because proxies, ingresses and browsers record URLs. The contract tests compare
 /// this list with the OpenAPI description and check every name.
-pub const QUERY_PARAMETERS: [(&str, &str, &[&str]); 3] = [
+pub const QUERY_PARAMETERS: [(&str, &str, &[&str]); 4] = [
     ("GET", "/v1/audit/records", audit_review::RECORDS_QUERY),
     ("GET", "/v1/audit/export", audit_review::EXPORT_QUERY),
     ("GET", "/v1/audit/verify", audit_verify::VERIFY_QUERY),
+    // Issue 16: the usage review (dates and a format only; employee ids never in a URL).
+    ("GET", "/v1/audit/usage-reports", audit_review::USAGE_QUERY),
 ];
 
 /// The pairs of a query string; a string that does not parse is refused without echo.
@@ -116,9 +118,21 @@ fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     })
 }
 
+/// Issue 16: the `Actor-Token` header, when sent. Sent more than once or not text, it is passed
+/// on empty, so that the use-case refuses (and audits) it as malformed.
+fn actor_token(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(crate::actor::ACTOR_HEADER).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return Some(String::new());
+    }
+    Some(first.to_str().map(str::to_owned).unwrap_or_default())
+}
+
 async fn disclosures(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let requester = peer.organisation(&state)?;
@@ -127,6 +141,7 @@ async fn disclosures(
         &state,
         requester,
         request,
+        actor_token(&headers).as_deref(),
         crate::telemetry::current_trace_ids(),
     )
     .await?;
@@ -136,13 +151,19 @@ async fn disclosures(
 async fn store_handover(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let source = peer.organisation(&state)?;
     let body = parse_json(body)?;
-    let stored =
-        crate::ops::handover::put(&state, source, body, crate::telemetry::current_trace_ids())
-            .await?;
+    let stored = crate::ops::handover::put(
+        &state,
+        source,
+        body,
+        actor_token(&headers).as_deref(),
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
@@ -174,6 +195,7 @@ async fn register_consent(
         &state,
         issuer,
         &token,
+        actor_token(&headers).as_deref(),
         crate::telemetry::current_trace_ids(),
     )
     .await?;
@@ -183,12 +205,18 @@ async fn register_consent(
 async fn revoke_consent(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let issuer = peer.organisation(&state)?;
-    let revoked =
-        crate::ops::consent::revoke(&state, issuer, &id, crate::telemetry::current_trace_ids())
-            .await?;
+    let revoked = crate::ops::consent::revoke(
+        &state,
+        issuer,
+        &id,
+        actor_token(&headers).as_deref(),
+        crate::telemetry::current_trace_ids(),
+    )
+    .await?;
     Ok((StatusCode::OK, Json(revoked)).into_response())
 }
 

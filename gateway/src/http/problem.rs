@@ -104,6 +104,7 @@ fn op_status(op: &OpError) -> (StatusCode, &'static str) {
         FieldsRequired => (StatusCode::BAD_REQUEST, "Fields required"),
         Refused { .. } => (StatusCode::FORBIDDEN, "Disclosure refused"),
         InvalidConsentToken(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid consent token"),
+        InvalidActorAssertion(_) => (StatusCode::FORBIDDEN, "Invalid actor assertion"),
         NotConsentIssuer => (StatusCode::FORBIDDEN, "Not the consent issuer"),
         DuplicateConsent => (StatusCode::CONFLICT, "Consent already registered"),
         AlreadyRevoked => (StatusCode::CONFLICT, "Consent already revoked"),

@@ -12,7 +12,7 @@ use crate::audit::record::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome};
 use crate::consent_token::TokenFacts;
 use crate::crypto::{consent_aad, time_ordered_id};
 use crate::ops::error::OpError;
-use crate::ops::{append_durable, refuse_audited};
+use crate::ops::{actor_facts, append_durable, check_actor, refuse_audited};
 use crate::state::AppState;
 use crate::store::{ConsentRow, StoreError};
 use crate::telemetry::TraceIds;
@@ -104,9 +104,33 @@ pub async fn register(
     state: &AppState,
     caller: Oin,
     token: &str,
+    actor_token: Option<&str>,
     trace: TraceIds,
 ) -> Result<ConsentRegistered, OpError> {
     let now = Utc::now();
+    // Issue 16: every record of this call keeps its actor; a sent assertion must be valid.
+    let facts_of_actor = match check_actor(state, &caller, actor_token, now.timestamp()) {
+        Ok(actor) => actor_facts(actor.as_ref(), None),
+        Err(refusal) => {
+            let (refused, facts) = *refusal;
+            let mut entry = registration_refused(
+                state,
+                &caller,
+                &TokenFacts::default(),
+                None,
+                &refused,
+                now,
+                trace,
+            );
+            entry.consent_token = None;
+            entry.actor = Some(facts);
+            return Err(refuse_audited(state, entry, refused).await);
+        }
+    };
+    let with_actor = |mut entry: AuditEntry| {
+        entry.actor = Some(facts_of_actor.clone());
+        entry
+    };
     let (verdict, facts) = state
         .consents
         .verify_detailed(token.trim(), now.timestamp());
@@ -114,7 +138,7 @@ pub async fn register(
         Ok(claims) => claims,
         Err(e) => {
             let refused = OpError::InvalidConsentToken(e.to_string());
-            let entry = registration_refused(
+            let entry = with_actor(registration_refused(
                 state,
                 &caller,
                 &facts,
@@ -122,7 +146,7 @@ pub async fn register(
                 &refused,
                 now,
                 trace,
-            );
+            ));
             return Err(refuse_audited(state, entry, refused).await);
         }
     };
@@ -134,7 +158,9 @@ pub async fn register(
             ConsentInadmissible::IssuerNotCaller => OpError::NotConsentIssuer,
             other => OpError::InvalidConsentToken(other.to_string()),
         };
-        let entry = registration_refused(state, &caller, &facts, defect, &refused, now, trace);
+        let entry = with_actor(registration_refused(
+            state, &caller, &facts, defect, &refused, now, trace,
+        ));
         return Err(refuse_audited(state, entry, refused).await);
     }
 
@@ -160,7 +186,9 @@ pub async fn register(
         Ok(()) => {}
         Err(StoreError::Duplicate) => {
             let refused = OpError::DuplicateConsent;
-            let entry = registration_refused(state, &caller, &facts, None, &refused, now, trace);
+            let entry = with_actor(registration_refused(
+                state, &caller, &facts, None, &refused, now, trace,
+            ));
             return Err(refuse_audited(state, entry, refused).await);
         }
         Err(e) => return Err(OpError::from(e)),
@@ -173,7 +201,7 @@ pub async fn register(
     );
     append_durable(
         state,
-        AuditEntry {
+        with_actor(AuditEntry {
             id: time_ordered_id("cns"),
             kind: Some(AuditKind::ConsentRegistered),
             time: audit_time(now),
@@ -188,7 +216,7 @@ pub async fn register(
             fields_released: claims.fields.iter().map(ToString::to_string).collect(),
             decision: Some(Outcome::Permit),
             ..Default::default()
-        },
+        }),
     )
     .await?;
     Ok(ConsentRegistered {
@@ -245,6 +273,7 @@ pub async fn revoke(
     state: &AppState,
     caller: Oin,
     jti: &str,
+    actor_token: Option<&str>,
     trace: TraceIds,
 ) -> Result<ConsentRevoked, OpError> {
     let now = Utc::now();
@@ -254,9 +283,25 @@ pub async fn revoke(
         .await
         .map_err(OpError::from)?
         .ok_or(OpError::NotFound)?;
+    // Issue 16: every record of this call keeps its actor; a sent assertion must be valid.
+    let facts_of_actor = match check_actor(state, &caller, actor_token, now.timestamp()) {
+        Ok(actor) => actor_facts(actor.as_ref(), None),
+        Err(refusal) => {
+            let (refused, facts) = *refusal;
+            let mut entry = revocation_refused(state, &caller, &row, &refused, now, trace);
+            entry.actor = Some(facts);
+            return Err(refuse_audited(state, entry, refused).await);
+        }
+    };
+    let with_actor = |mut entry: AuditEntry| {
+        entry.actor = Some(facts_of_actor.clone());
+        entry
+    };
     if row.issuer_oin != caller.as_str() {
         let refused = OpError::NotConsentIssuer;
-        let entry = revocation_refused(state, &caller, &row, &refused, now, trace);
+        let entry = with_actor(revocation_refused(
+            state, &caller, &row, &refused, now, trace,
+        ));
         return Err(refuse_audited(state, entry, refused).await);
     }
     let Some(destroyed) = state
@@ -266,7 +311,9 @@ pub async fn revoke(
         .map_err(OpError::from)?
     else {
         let refused = OpError::AlreadyRevoked;
-        let entry = revocation_refused(state, &caller, &row, &refused, now, trace);
+        let entry = with_actor(revocation_refused(
+            state, &caller, &row, &refused, now, trace,
+        ));
         return Err(refuse_audited(state, entry, refused).await);
     };
     state
@@ -274,7 +321,7 @@ pub async fn revoke(
         .decision("consent-revocation", &row.purpose, "permit", "");
     append_durable(
         state,
-        AuditEntry {
+        with_actor(AuditEntry {
             id: time_ordered_id("rvk"),
             kind: Some(AuditKind::ConsentRevoked),
             time: audit_time(now),
@@ -289,7 +336,7 @@ pub async fn revoke(
             decision: Some(Outcome::Permit),
             reason: Some(format!("handovers-destroyed:{destroyed}")),
             ..Default::default()
-        },
+        }),
     )
     .await?;
     Ok(ConsentRevoked {

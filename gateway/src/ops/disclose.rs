@@ -11,11 +11,11 @@ use policy::{
 use tracing::Instrument;
 
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
-use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
+use crate::audit::record::{ActorFacts, AuditEntry, AuditKind, Outcome, WithheldName};
 use crate::crypto::{handover_aad, time_ordered_id};
-use crate::ops::append_durable;
 use crate::ops::consent::open_consents;
 use crate::ops::error::OpError;
+use crate::ops::{actor_facts, append_durable, check_actor, refuse_audited};
 use crate::state::AppState;
 use crate::telemetry::TraceIds;
 use crate::timefmt::audit_time;
@@ -36,9 +36,10 @@ struct Recorded<'a> {
     time: String,
     trace: TraceIds,
     requester: &'a Oin,
-    person: Option<String>,
     pseudonym: String,
     purpose: &'a Purpose,
+    /// Issue 16: the actor assertion's facts (none, verified with the role used, or invalid).
+    actor: ActorFacts,
 }
 
 impl Recorded<'_> {
@@ -59,7 +60,7 @@ impl Recorded<'_> {
             trace_id: self.trace.trace_id,
             span_id: self.trace.span_id,
             requester_oin: Some(self.requester.to_string()),
-            requester_person: self.person,
+            requester_person: None,
             source_oin: basis.map(|b| b.source.to_string()),
             subject_pseudonym: Some(self.pseudonym),
             purpose: Some(self.purpose.to_string()),
@@ -73,15 +74,18 @@ impl Recorded<'_> {
             reason: reason.map(|r| r.as_str().to_owned()),
             processing_activity: basis.and_then(|b| b.processing_activity.clone()),
             foreign_span_id: self.trace.foreign_span_id,
+            actor: Some(self.actor),
         }
     }
 }
 
-/// Handle one disclosure request from `requester`.
+/// Handle one disclosure request from `requester`, with the actor assertion `actor_token` (the
+/// `Actor-Token` header) when one was sent.
 pub async fn disclose(
     state: &AppState,
     requester: Oin,
     body: DisclosureRequestBody,
+    actor_token: Option<&str>,
     trace: TraceIds,
 ) -> Result<DisclosureResponse, OpError> {
     // Minimisation by default: the caller names what it needs. Refused before anything is
@@ -90,14 +94,42 @@ pub async fn disclose(
         return Err(OpError::FieldsRequired);
     }
     let now = Utc::now();
+    let pseudonym = state.pseudonymizer.pseudonym(&body.subject.bsn);
+    // Issue 16: a sent actor assertion must be valid; refused (and audited) before anything is
+    // decided or read.
+    let actor = match check_actor(state, &requester, actor_token, now.timestamp()) {
+        Ok(actor) => actor,
+        Err(refusal) => {
+            let (refused, facts) = *refusal;
+            state.metrics.decision(
+                "disclosure",
+                body.purpose.as_str(),
+                "refuse",
+                refused.reason(),
+            );
+            let disclosure_id = time_ordered_id("dsc");
+            let mut entry = Recorded {
+                id: &disclosure_id,
+                time: audit_time(now),
+                trace,
+                requester: &requester,
+                pseudonym,
+                purpose: &body.purpose,
+                actor: facts,
+            }
+            .entry(None, &[], Outcome::Refuse, None, Vec::new());
+            entry.reason = Some(refused.reason().to_owned());
+            return Err(refuse_audited(state, entry, refused).await);
+        }
+    };
     let covenants = state.covenants();
     let request = DisclosureRequest {
         requester,
         subject: body.subject.bsn,
         purpose: body.purpose.clone(),
         fields: body.fields,
+        actor,
     };
-    let pseudonym = state.pseudonymizer.pseudonym(&request.subject);
 
     // The subject's consents are read only when the decision depends on them: after the covenant
     // and grant checks pass, and only for a grant that needs consent or a special-category field.
@@ -124,6 +156,7 @@ pub async fn disclose(
         ConsentBook::default()
     };
     let decision = decision_span.in_scope(|| plan.decide(&book));
+    let actor = actor_facts(request.actor.as_ref(), plan.role_used());
 
     let outcome = if decision.is_permit() {
         "permit"
@@ -147,9 +180,9 @@ pub async fn disclose(
         time: audit_time(now),
         trace,
         requester: &request.requester,
-        person: body.on_behalf_of,
         pseudonym: pseudonym.clone(),
         purpose: &request.purpose,
+        actor,
     };
 
     let permit = match decision {

@@ -29,6 +29,9 @@ pub enum OpError {
     },
     #[error("the consent token is not acceptable: {0}")]
     InvalidConsentToken(String),
+    /// Issue 16: an actor assertion was sent and is not acceptable.
+    #[error("{0}")]
+    InvalidActorAssertion(crate::actor::ActorError),
     #[error("only the issuer of a consent may register or revoke it")]
     NotConsentIssuer,
     #[error("a consent with this id is already registered")]
@@ -80,6 +83,7 @@ impl OpError {
             FieldsRequired => "fields-required",
             Refused { reason, .. } => reason.as_str(),
             InvalidConsentToken(_) => "invalid-consent-token",
+            InvalidActorAssertion(_) => "invalid-actor-assertion",
             NotConsentIssuer => "not-consent-issuer",
             DuplicateConsent => "duplicate-consent",
             AlreadyRevoked => "consent-revoked",
@@ -120,6 +124,12 @@ fn refusal_text(reason: RefusalReason) -> &'static str {
         }
         RefusalReason::FieldNotGranted => {
             "none of the requested fields may be released to you; `withheld` says why per field"
+        }
+        RefusalReason::ActorRequired => {
+            "the covenant grants this purpose only to named roles: send a valid actor assertion (header `Actor-Token`) for the employee"
+        }
+        RefusalReason::RoleNotGranted => {
+            "the employee in the actor assertion holds none of the roles the covenant grants this purpose to"
         }
     }
 }

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use policy::{accept_handover, Bsn, FieldName, Oin, Purpose};
 
 use crate::api::{HandoverBody, HandoverStored};
-use crate::audit::record::{AuditEntry, AuditKind, Outcome, WithheldName};
+use crate::audit::record::{ActorFacts, AuditEntry, AuditKind, Outcome, WithheldName};
 use crate::crypto::handover_aad;
 use crate::ops::consent::open_consents;
 use crate::ops::error::OpError;
-use crate::ops::{append_durable, refuse_audited};
+use crate::ops::{actor_facts, append_durable, check_actor, refuse_audited};
 use crate::state::AppState;
 use crate::store::HandoverRow;
 use crate::telemetry::TraceIds;
@@ -31,6 +31,8 @@ struct Attempt<'a> {
     purpose: Purpose,
     /// Once a grant was found: the covenant reference and the legal basis.
     basis: Option<(String, String)>,
+    /// Issue 16: the actor assertion's facts.
+    actor: ActorFacts,
 }
 
 impl Attempt<'_> {
@@ -59,6 +61,7 @@ impl Attempt<'_> {
             fields_withheld: not_stored(&refused, self.fields),
             decision: Some(Outcome::Refuse),
             reason: Some(refused.reason().to_owned()),
+            actor: Some(self.actor),
             ..Default::default()
         };
         refuse_audited(state, entry, refused).await
@@ -103,6 +106,7 @@ pub async fn put(
     state: &AppState,
     source: Oin,
     body: HandoverBody,
+    actor_token: Option<&str>,
     trace: TraceIds,
 ) -> Result<HandoverStored, OpError> {
     let now = Utc::now();
@@ -119,7 +123,18 @@ pub async fn put(
         pseudonym: pseudonym.clone(),
         purpose: purpose.clone(),
         basis: None,
+        actor: ActorFacts::none(),
     };
+    // Issue 16: a sent actor assertion must be valid (refused and audited first).
+    let actor = match check_actor(state, &source, actor_token, now.timestamp()) {
+        Ok(actor) => actor,
+        Err(refusal) => {
+            let (refused, facts) = *refusal;
+            attempt.actor = facts;
+            return Err(attempt.refuse(state, refused).await);
+        }
+    };
+    attempt.actor = actor_facts(actor.as_ref(), None);
     if body.fields.is_empty() {
         let refused = OpError::Malformed("fields: give at least one field".into());
         return Err(attempt.refuse(state, refused).await);
@@ -203,6 +218,7 @@ pub async fn put(
             consent_id: consent_jti.clone(),
             fields_released: fields.clone(),
             decision: Some(Outcome::Permit),
+            actor: Some(actor_facts(actor.as_ref(), None)),
             ..Default::default()
         },
     )

@@ -199,7 +199,7 @@ where
     async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query::<DB>(
             "SELECT seq, id, time, kind, requester_oin, source_oin, subject_pseudonym, purpose, \
-             decision, reason, record, prev_hash, hash FROM audit_log \
+             decision, reason, actor_sub, record, prev_hash, hash FROM audit_log \
              WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)

@@ -122,6 +122,7 @@ pub(super) fn audit_row(r: &impl Columns) -> Result<AuditRow, StoreError> {
         purpose: r.opt_text("purpose")?,
         decision: r.opt_text("decision")?,
         reason: r.opt_text("reason")?,
+        actor_sub: r.opt_text("actor_sub")?,
         record: r.text("record")?,
         prev_hash: r.text("prev_hash")?,
         hash: r.text("hash")?,

@@ -132,6 +132,7 @@ async fn insert_audit(
     let mut record = Vec::with_capacity(n);
     let mut prev_hash = Vec::with_capacity(n);
     let mut hash = Vec::with_capacity(n);
+    let mut actor_sub = Vec::with_capacity(n);
     for r in records {
         let text = serde_json::to_string(r)
             .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
@@ -154,13 +155,14 @@ async fn insert_audit(
         record.push(text);
         prev_hash.push(r.prev_hash.to_string());
         hash.push(r.hash.to_string());
+        actor_sub.push(r.entry.actor.as_ref().and_then(|a| a.sub.clone()));
     }
     sqlx::query(
         "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-         subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
+         subject_pseudonym, purpose, decision, reason, record, prev_hash, hash, actor_sub) \
          SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
          $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], \
-         $13::TEXT[])",
+         $13::TEXT[], $14::TEXT[])",
     )
     .bind(seq)
     .bind(id)
@@ -175,6 +177,7 @@ async fn insert_audit(
     .bind(record)
     .bind(prev_hash)
     .bind(hash)
+    .bind(actor_sub)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -23,6 +23,8 @@ pub struct AuditSelect {
     pub decision: Option<String>,
     pub reason: Option<String>,
     pub subject_pseudonym: Option<String>,
+    /// Issue 16: only records of this employee (the verified actor's `sub`).
+    pub actor_sub: Option<String>,
     /// Inclusive lower bound on the record time.
     pub time_from: Option<String>,
     /// Exclusive upper bound on the record time.
@@ -70,6 +72,7 @@ where
         ("decision", &select.decision),
         ("reason", &select.reason),
         ("subject_pseudonym", &select.subject_pseudonym),
+        ("actor_sub", &select.actor_sub),
     ];
     for (column, value) in equal {
         if let Some(v) = value {

@@ -76,6 +76,8 @@ pub struct AuditRow {
     pub purpose: Option<String>,
     pub decision: Option<String>,
     pub reason: Option<String>,
+    /// Issue 16: the verified actor's `sub` (migration 0007).
+    pub actor_sub: Option<String>,
     pub record: String,
     pub prev_hash: String,
     pub hash: String,

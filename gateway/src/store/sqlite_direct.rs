@@ -277,8 +277,8 @@ impl ChainTx for DirectTx<'_> {
             .0
             .prepare_cached(
                 "INSERT INTO audit_log (seq, id, time, kind, requester_oin, source_oin, \
-                 subject_pseudonym, purpose, decision, reason, record, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 subject_pseudonym, purpose, decision, reason, record, prev_hash, hash, \
+                 actor_sub) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .map_err(direct)?;
         for r in records {
@@ -300,6 +300,7 @@ impl ChainTx for DirectTx<'_> {
                     text,
                     r.prev_hash.to_string(),
                     r.hash.to_string(),
+                    e.actor.as_ref().and_then(|a| a.sub.as_deref()),
                 ])
                 .map_err(direct)?;
         }

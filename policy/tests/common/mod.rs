@@ -123,6 +123,7 @@ pub fn grant() -> impl Strategy<Value = Grant> {
                     special_categories: special,
                     retention_days: days,
                     processing_activity: None,
+                    roles: Vec::new(),
                 }
             },
         )
@@ -252,6 +253,7 @@ pub fn request() -> impl Strategy<Value = DisclosureRequest> {
             subject: subject.parse().unwrap(),
             purpose: purpose.parse().unwrap(),
             fields,
+            actor: None,
         })
 }
 
