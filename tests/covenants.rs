@@ -179,6 +179,8 @@ fn pilot(valid_until_in_days: u64) -> Covenant {
             consent_required: false,
             special_categories: false,
             retention_days: 30,
+            delivery: Default::default(),
+            norms: Default::default(),
         }],
     }
 }

@@ -116,6 +116,8 @@ fn covenant(catalogue: &FieldCatalogue, i: usize) -> Covenant {
                 consent_required,
                 special_categories: false,
                 retention_days: 90,
+                delivery: Default::default(),
+                norms: Default::default(),
             }
         })
         .collect();

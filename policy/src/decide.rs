@@ -23,6 +23,7 @@
 //! A newer consent therefore supersedes an older one for the same purpose and covenant, even
 //! when it covers fewer fields or names other recipients: the client's latest word counts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::CovenantRef;
 use crate::catalogue::FieldSpec;
 use crate::consent::{current_consent_for, ConsentLookup};
-use crate::covenant::{Grant, LegalBasis};
+use crate::covenant::{Delivery, Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
 use crate::snapshot::{ConsentBook, CovenantEntry, CovenantSet, Snapshot};
 
@@ -144,6 +145,10 @@ pub struct Basis {
     pub legal_basis: LegalBasis,
     pub consent: Option<ConsentId>,
     pub retention_days: u32,
+    /// Where the released fields come from (issue 18: stored or live from the source).
+    pub delivery: Delivery,
+    /// The grant's named norms, for derived attributes under live delivery.
+    pub norms: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +321,8 @@ impl DecisionPlan<'_> {
             legal_basis: grant.legal_basis,
             consent: None,
             retention_days: grant.retention_days,
+            delivery: grant.delivery,
+            norms: grant.norms.clone(),
         };
 
         // 3. Consent, where the grant requires it (and, for special categories, always).

@@ -154,6 +154,8 @@ fn job_mediation_basis(covenant: &Covenant, consent: Option<&str>) -> Basis {
         legal_basis: LegalBasis::Consent,
         consent: consent.map(|c| c.parse().unwrap()),
         retention_days: 90,
+        delivery: Default::default(),
+        norms: Default::default(),
     }
 }
 
@@ -247,6 +249,8 @@ fn legal_obligation_grant(purpose: &str, granted: &[&str], special: bool) -> Gra
         consent_required: false,
         special_categories: special,
         retention_days: 30,
+        delivery: Default::default(),
+        norms: Default::default(),
     }
 }
 
@@ -414,6 +418,8 @@ fn bijstand_intake_under_legal_obligation_needs_no_consent() {
             legal_basis: LegalBasis::LegalObligation,
             consent: None,
             retention_days: 365,
+            delivery: Default::default(),
+            norms: Default::default(),
         }
     );
 }
@@ -1638,6 +1644,36 @@ fn example_covenant_hash_is_pinned() {
         example_covenant().reference().to_string(),
         "drechtsteden-max-ww@1#sha256:f6402a64fe8e9480c8530b78d590128015f892773a8aedf3608532e25aba14d3"
     );
+}
+
+#[test]
+fn stored_delivery_is_absent_from_the_canonical_form_and_live_is_hashed() {
+    // Issue 18: `delivery = "stored"` (the default) written out changes nothing, so covenants
+    // signed before live disclosure keep their hashes; `live` and norms are covered by the hash.
+    let original = example_covenant();
+    let explicit = Covenant::parse(
+        &COVENANT_TOML.replace(
+            "retention_days = 90",
+            "retention_days = 90\ndelivery = \"stored\"",
+        ),
+        DocumentFormat::Toml,
+    )
+    .unwrap();
+    assert_eq!(explicit.grants[0].delivery, policy::Delivery::Stored);
+    assert_eq!(explicit.canonical_hash(), original.canonical_hash());
+    let bytes = String::from_utf8(original.canonical_bytes()).unwrap();
+    assert!(!bytes.contains("delivery") && !bytes.contains("norms"));
+    let mut live = original.clone();
+    live.grants[1].delivery = policy::Delivery::Live;
+    assert_ne!(live.canonical_hash(), original.canonical_hash());
+    assert!(String::from_utf8(live.canonical_bytes())
+        .unwrap()
+        .contains("\"delivery\":\"live\""));
+    let mut normed = live.clone();
+    normed.grants[1]
+        .norms
+        .insert("partner_income_monthly".into(), 1800);
+    assert_ne!(normed.canonical_hash(), live.canonical_hash());
 }
 
 // ---------------------------------------------------------------------------------------------

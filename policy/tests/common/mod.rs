@@ -122,6 +122,8 @@ pub fn grant() -> impl Strategy<Value = Grant> {
                     consent_required,
                     special_categories: special,
                     retention_days: days,
+                    delivery: Default::default(),
+                    norms: Default::default(),
                 }
             },
         )
