@@ -76,6 +76,7 @@ fn entry(n: usize) -> AuditEntry {
             Outcome::Refuse
         }),
         reason: (!permit).then(|| "consent-required".into()),
+        live: None,
     }
 }
 

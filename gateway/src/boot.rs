@@ -42,6 +42,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::CheckpointConfigError),
+    #[error("{key}: {message}")]
+    Source { key: String, message: String },
 }
 
 impl From<ImportError> for StartError {
@@ -141,6 +143,10 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
     );
     let rate_limiter =
         RateLimiter::new(config.limits.rate_per_org_per_sec, config.limits.rate_burst);
+    // Live disclosure (issue 18): the sources' own services.
+    let sources =
+        crate::upstream::Sources::from_config(&config.sources, config.source_client.as_ref())
+            .map_err(|(key, message)| StartError::Source { key, message })?;
     let parts = Parts {
         config,
         store,
@@ -154,6 +160,7 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
         rate_limiter,
         organisations,
         covenant_admin: AdminLock::default(),
+        sources,
     };
     Ok((AppState::new(parts, covenants, covenant_generation), writer))
 }

@@ -27,3 +27,4 @@ pub mod store;
 pub mod telemetry;
 pub mod timefmt;
 pub mod tls;
+pub mod upstream;

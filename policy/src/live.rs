@@ -35,11 +35,16 @@ pub fn source_fields(released: &[FieldName], catalogue: &FieldCatalogue) -> Vec<
     out
 }
 
+/// How an over-delivered key that is not a well-formed field name is recorded.
+pub const MALFORMED: &str = "(malformed)";
+
 /// What a source answered, as received (not yet trusted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceAnswer {
     /// The subject the source says the answer is about.
     pub subject: String,
+    /// Whether the source holds a record for the subject.
+    pub found: bool,
     pub fields: BTreeMap<String, Value>,
 }
 
@@ -79,7 +84,16 @@ pub fn assemble(
     let mut inputs: BTreeMap<&FieldName, Value> = BTreeMap::new();
     for (name, value) in answer.fields {
         let Some(field) = asked.iter().find(|f| f.as_str() == name) else {
-            over_delivered.push(name);
+            // Only a well-formed field name is recorded: a key a source made up (a BSN, a value)
+            // must not reach the audit log; it is recorded as `(malformed)`.
+            let recorded = if name.parse::<FieldName>().is_ok() {
+                name
+            } else {
+                MALFORMED.to_owned()
+            };
+            if !over_delivered.contains(&recorded) {
+                over_delivered.push(recorded);
+            }
             continue;
         };
         // Asked fields are catalogued (they come from a permit); an uncatalogued one is a defect.

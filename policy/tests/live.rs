@@ -64,6 +64,7 @@ fn world() -> impl Strategy<Value = World> {
     let answered = prop_oneof![
         3 => select(CATALOGUED.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
         1 => Just("shoe_size".to_owned()),
+        1 => Just("111222333".to_owned()),
     ];
     (
         covenant_entries(),
@@ -138,6 +139,7 @@ proptest! {
             } else {
                 subject.to_owned()
             },
+            found: true,
             fields: w
                 .answer
                 .iter()
@@ -168,8 +170,15 @@ proptest! {
                 }
                 for name in &answered {
                     let was_asked = asked.iter().any(|f| f.as_str() == name);
-                    prop_assert_eq!(out.over_delivered.contains(name), !was_asked);
+                    let recorded = if name.parse::<FieldName>().is_ok() {
+                        name.as_str()
+                    } else {
+                        policy::live::MALFORMED
+                    };
+                    prop_assert_eq!(out.over_delivered.iter().any(|o| o == recorded), !was_asked);
                 }
+                // Never a key that is not a field name (e.g. a BSN) in what is recorded.
+                prop_assert!(out.over_delivered.iter().all(|o| o.parse::<FieldName>().is_ok() || o == policy::live::MALFORMED));
             }
             Err(AnswerDefect::WrongSubject) => prop_assert!(w.wrong_subject),
             Err(AnswerDefect::WrongType(f)) => prop_assert!(asked.contains(&f)),

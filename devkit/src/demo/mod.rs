@@ -6,6 +6,7 @@
 //! The demo prints organisation names, field names and decisions; BSNs only the made-up ones.
 
 mod config;
+mod live;
 mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::client::MtlsClient;
 use crate::sign;
 
 pub use config::write_config;
+pub use live::{add_live_source, live_covenant, source_records, write_source_config};
 pub use scenario::{print_curl, run_scenario, wait_ready};
 
 /// UWV, the source organisation.

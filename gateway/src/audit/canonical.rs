@@ -5,7 +5,7 @@
 
 use policy::Sha256Hash;
 
-use super::entry::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
+use super::entry::{AuditEntry, AuditKind, ConsentTokenFacts, LiveFacts, Outcome, WithheldName};
 
 /// Append the canonical JSON of `{seq, ..entry, prev_hash}` (every member of a record but
 /// `hash`) to `out`. Byte-identical to `policy::canonical_json` of the same value.
@@ -31,6 +31,7 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
         fields_withheld,
         decision,
         reason,
+        live,
     } = entry;
     // Members in the byte order of their names, as `canonical_json` sorts them.
     out.extend_from_slice(b"{\"consent_id\":");
@@ -68,6 +69,17 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
     opt_str(kind.map(AuditKind::as_str), out);
     out.extend_from_slice(b",\"legal_basis\":");
     opt_str(legal_basis.as_deref(), out);
+    // Absent, not null, when there is none: older records keep their hashes.
+    if let Some(LiveFacts { over_delivered }) = live {
+        out.extend_from_slice(b",\"live\":{\"over_delivered\":[");
+        for (i, f) in over_delivered.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(f, out);
+        }
+        out.extend_from_slice(b"]}");
+    }
     out.extend_from_slice(b",\"prev_hash\":");
     hash(prev_hash, out);
     out.extend_from_slice(b",\"purpose\":");
@@ -291,6 +303,9 @@ mod tests {
             ],
             decision: Some(Outcome::Refuse),
             reason: Some(nasty.into()),
+            live: Some(LiveFacts {
+                over_delivered: vec![nasty.into(), "cv".into()],
+            }),
         };
         let h = Sha256Hash::of(b"x");
         for seq in [0, 1, 9, 10, 12345, -1, -987, i64::MAX, i64::MIN] {
@@ -369,6 +384,7 @@ mod tests {
             fields_withheld in prop::collection::vec((text(), text()), 0..3),
             decision in prop::option::of(prop::sample::select(vec![Outcome::Permit, Outcome::Refuse])),
             reason in prop::option::of(text()),
+            live in prop::option::of(prop::collection::vec(text(), 0..3)),
         ) -> AuditEntry {
             AuditEntry {
                 id, kind, time, trace_id, span_id, requester_oin, requester_person, source_oin,
@@ -379,6 +395,7 @@ mod tests {
                     .map(|(field, reason)| WithheldName { field, reason })
                     .collect(),
                 decision, reason,
+                live: live.map(|over_delivered| LiveFacts { over_delivered }),
             }
         }
     }

@@ -5,7 +5,9 @@
 use policy::Sha256Hash;
 use serde::{Deserialize, Serialize};
 
-pub use super::entry::{AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
+pub use super::entry::{
+    AuditEntry, AuditKind, ConsentTokenFacts, LiveFacts, Outcome, WithheldName,
+};
 
 /// A record as stored: the entry, its position in the chain and the chain hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::canonical;
 use super::checkpoint::{Checkpoint, CheckpointKeys};
-use super::record::{AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, Outcome, WithheldName};
+use super::record::{
+    AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, LiveFacts, Outcome, WithheldName,
+};
 use super::verify::{Problem, ProblemKind, Verifier, VerifyOptions, VerifyReport};
 use crate::store::{AuditRow, Store, StoreError};
 
@@ -64,6 +66,9 @@ struct WireRecord<'a> {
     fields_withheld: Vec<WithheldName>,
     decision: Option<Outcome>,
     reason: Option<String>,
+    /// Live disclosures only; like `consent_token`, present it must be an object.
+    #[serde(default, deserialize_with = "present")]
+    live: Option<Option<LiveFacts>>,
     #[serde(borrow)]
     prev_hash: Cow<'a, str>,
     #[serde(borrow)]
@@ -103,6 +108,11 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
         Some(None) => return Err("not a well-formed record (`consent_token` is null)".into()),
         Some(facts) => facts,
     };
+    let live = match w.live {
+        None => None,
+        Some(None) => return Err("not a well-formed record (`live` is null)".into()),
+        Some(facts) => facts,
+    };
     let prev_hash = hash(&w.prev_hash, "prev_hash")?;
     let own_hash = hash(&w.hash, "hash")?;
     // A struct literal without `..`, so a new `AuditEntry` field must be added here too.
@@ -127,6 +137,7 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
             fields_withheld: w.fields_withheld,
             decision: w.decision,
             reason: w.reason,
+            live,
         },
         prev_hash,
         hash: own_hash,

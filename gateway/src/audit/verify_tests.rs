@@ -89,6 +89,7 @@ fn entry(n: u64, rng: &mut Rng) -> AuditEntry {
             Outcome::Refuse
         }),
         reason: (!permit).then(|| "consent-required".into()),
+        live: None,
     }
 }
 
