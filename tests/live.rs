@@ -402,3 +402,24 @@ async fn the_breaker_opens_after_failures_and_shows_on_metrics() {
         "poortwachter_source_failures_total{{source=\"{uwv}\"}} 2"
     ));
 }
+
+#[tokio::test]
+async fn the_demos_live_part_shows_a_live_disclosure_the_selection_rule_and_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = Source::start(dir.path(), "uwv", None);
+    let gw = gateway_with(source.addr, |_| {}).await;
+    let outcome = demo::run_live_scenario(&certs_dir(), gw.port, move || {
+        source.stop();
+        Ok(())
+    })
+    .await
+    .expect("the live scenario runs");
+    assert_eq!(
+        outcome,
+        demo::LiveOutcome {
+            live_status: 200,
+            invited: (true, false),
+            stopped_reason: "source-unavailable".into(),
+        }
+    );
+}

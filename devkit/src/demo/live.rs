@@ -140,3 +140,73 @@ answer_timeout_ms = 2000
     std::fs::write(config, config_text)?;
     Ok(())
 }
+
+/// What the live part of the guided demo showed (for its test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveOutcome {
+    /// The HTTP status of the live disclosure of the WW end date.
+    pub live_status: u16,
+    /// The selection rule's answer for the demo client and for the other client.
+    pub invited: (bool, bool),
+    /// The `reason` after the source was stopped.
+    pub stopped_reason: String,
+}
+
+/// The live part of the guided demo against a gateway on `port` whose UWV source is running:
+/// a live disclosure, the selection rule from derived attributes, and a refusal after
+/// `stop_source` has stopped the source.
+pub async fn run_live_scenario(
+    certs: &Path,
+    port: u16,
+    stop_source: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<LiveOutcome> {
+    let sdd = super::client(certs, "sdd", port)?;
+    let r = super::scenario::ask(
+        &sdd,
+        "ww-end-signal",
+        CLIENT_WITH_CONSENT,
+        &["ww_end_date", "adviser_contact"],
+    )
+    .await?;
+    super::scenario::show(
+        "11. LIVE: the Sociale Dienst asks for the current WW end date; the gateway asks UWV's own service for exactly these two fields and keeps nothing",
+        &r,
+    );
+    let live_status = r.status;
+
+    let rule = ["ww_ends_within_3_months", "partner_income_above_norm"];
+    let mut invited = [false, false];
+    for (i, (bsn, who)) in [
+        (CLIENT_WITH_CONSENT, "the demo client"),
+        (CLIENT_WITHOUT_CONSENT, "another client"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = super::scenario::ask(&sdd, "max-ww-invitation", bsn, &rule).await?;
+        super::scenario::show(
+            &format!("{}. DERIVED: the invitation selection for {who}: two yes/no answers, never the end date or the partner's income", 12 + i),
+            &r,
+        );
+        let v = r.json();
+        invited[i] = v["released"]["ww_ends_within_3_months"] == true
+            && v["released"]["partner_income_above_norm"] == false;
+        println!(
+            "   selection rule (WW ends within three months and partner income not above the norm): {}",
+            if invited[i] { "INVITE" } else { "do not invite" }
+        );
+    }
+
+    stop_source()?;
+    let r =
+        super::scenario::ask(&sdd, "ww-end-signal", CLIENT_WITH_CONSENT, &["ww_end_date"]).await?;
+    super::scenario::show(
+        "14. REFUSED: UWV's service is stopped; the gateway refuses (audited) rather than answer from a copy",
+        &r,
+    );
+    Ok(LiveOutcome {
+        live_status,
+        invited: (invited[0], invited[1]),
+        stopped_reason: r.json()["reason"].as_str().unwrap_or("").to_owned(),
+    })
+}

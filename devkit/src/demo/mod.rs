@@ -19,7 +19,10 @@ use crate::client::MtlsClient;
 use crate::sign;
 
 pub use config::write_config;
-pub use live::{add_live_source, live_covenant, source_records, write_source_config};
+pub use live::{
+    add_live_source, live_covenant, run_live_scenario, source_records, write_source_config,
+    LiveOutcome,
+};
 pub use scenario::{print_curl, run_scenario, wait_ready};
 
 /// UWV, the source organisation.
