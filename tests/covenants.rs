@@ -181,6 +181,8 @@ fn pilot(valid_until_in_days: u64) -> Covenant {
             retention_days: 30,
             processing_activity: None,
             roles: Vec::new(),
+            delivery: Default::default(),
+            norms: Default::default(),
         }],
     }
 }

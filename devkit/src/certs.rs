@@ -25,6 +25,9 @@ pub const SDD_OIN: &str = "00000001823288444000";
 pub const GORINCHEM_OIN: &str = "00000001001234567000";
 /// An OIN that no configuration or covenant mentions.
 pub const UNKNOWN_OIN: &str = "00000009999999999000";
+/// The gateway itself, as a client of the sources' own services (live disclosure): the
+/// reference source accepts only this certificate (`gateway-client.pem`).
+pub const GATEWAY_OIN: &str = "00000001555555555000";
 
 /// DNS names and addresses the development server certificate is valid for.
 pub const SERVER_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -74,6 +77,11 @@ pub fn generate(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         ("sdd", "Sociale Dienst Drechtsteden", SDD_OIN),
         ("gorinchem", "Gemeente Gorinchem", GORINCHEM_OIN),
         ("unknown-org", "Onbekende Organisatie (test)", UNKNOWN_OIN),
+        (
+            "gateway-client",
+            "poortwachter Drechtsteden (gateway)",
+            GATEWAY_OIN,
+        ),
     ];
     for (file, name, oin) in orgs {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
@@ -268,6 +276,34 @@ fn org_params(
         DnValue::PrintableString(oin),
     );
     Ok(params)
+}
+
+/// Add the gateway's client certificate (`gateway-client.pem`, OIN [`GATEWAY_OIN`]), signed by
+/// the existing development CA in `dir`, when a key set made before live disclosure lacks it.
+/// Returns whether it wrote one.
+pub fn ensure_gateway_client(dir: &Path) -> anyhow::Result<bool> {
+    if dir.join("gateway-client.pem").exists() {
+        return Ok(false);
+    }
+    let rng = SystemRandom::new();
+    let validity = Validity::from_today(Utc::now().date_naive())?;
+    let ca_pem = fs::read_to_string(dir.join("ca.pem")).context("cannot read ca.pem")?;
+    let ca_key_pem =
+        fs::read_to_string(dir.join("ca-key.pem")).context("cannot read ca-key.pem")?;
+    let ca_key = KeyPair::from_pem(&ca_key_pem)?;
+    let ca = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+    let mut out = Out::new(dir)?;
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let params = org_params(
+        "poortwachter Drechtsteden (gateway)",
+        GATEWAY_OIN,
+        validity.not_before,
+        validity.not_after,
+        &rng,
+    )?;
+    out.cert("gateway-client.pem", &params.signed_by(&key, &ca)?.pem())?;
+    out.key("gateway-client-key.pem", &key)?;
+    Ok(true)
 }
 
 /// A random positive 16-byte certificate serial number.

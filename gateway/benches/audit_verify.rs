@@ -79,6 +79,7 @@ fn entry(n: usize) -> AuditEntry {
         reason: (!permit).then(|| "consent-required".into()),
         processing_activity: None,
         foreign_span_id: None,
+        live: None,
     }
 }
 

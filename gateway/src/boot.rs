@@ -43,6 +43,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::CheckpointConfigError),
+    #[error("{key}: {message}")]
+    Source { key: String, message: String },
 }
 
 impl From<ImportError> for StartError {
@@ -162,6 +164,10 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
     );
     let rate_limiter =
         RateLimiter::new(config.limits.rate_per_org_per_sec, config.limits.rate_burst);
+    // Live disclosure (issue 18): the sources' own services.
+    let sources =
+        crate::upstream::Sources::from_config(&config.sources, config.source_client.as_ref())
+            .map_err(|(key, message)| StartError::Source { key, message })?;
     let parts = Parts {
         config,
         store,
@@ -176,6 +182,7 @@ pub async fn build(config: Config) -> Result<(AppState, JoinHandle<()>), StartEr
         rate_limiter,
         organisations,
         covenant_admin: AdminLock::default(),
+        sources,
     };
     Ok((AppState::new(parts, covenants, covenant_generation), writer))
 }

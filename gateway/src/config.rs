@@ -53,6 +53,12 @@ pub struct Config {
     /// Issuers of bearer JWTs for human users (privacy officers, covenant administrators).
     #[serde(default)]
     pub human_issuers: Vec<HumanIssuerSection>,
+    /// Live disclosure (issue 18): the sources' own services, one per source OIN.
+    #[serde(default)]
+    pub sources: Vec<SourceSection>,
+    /// The gateway's own client certificate towards the sources (required with `sources`).
+    #[serde(default)]
+    pub source_client: Option<SourceClientSection>,
     /// `[logboek]`: send every audit record to the organisation's Logboek Dataverwerkingen
     /// (an OTLP/HTTP traces receiver); no export when absent.
     #[serde(default)]
@@ -98,6 +104,100 @@ impl Default for UsageReviewSection {
         }
     }
 }
+
+// --- live disclosure (issue 18) ---------------------------------------------------------------
+
+/// One source organisation's own service, asked live after a permit under a `live` grant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub oin: Oin,
+    /// `https://host:port` (the path `/v1/field-queries` is the source interface's).
+    pub url: String,
+    /// The CA that issued the source's server certificate: pinned, the only one trusted for it.
+    pub ca: PathBuf,
+    /// The name the source's certificate must carry; default: the URL's host.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// TCP connect plus TLS handshake.
+    #[serde(default = "default_source_connect")]
+    pub connect_timeout_ms: u64,
+    /// From sending the query to the complete answer.
+    #[serde(default = "default_source_answer")]
+    pub answer_timeout_ms: u64,
+    /// Queries in flight to this source at once; more wait (within the answer timeout).
+    #[serde(default = "default_source_concurrency")]
+    pub max_concurrent: usize,
+    /// Consecutive failures that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses at once before letting one query try again.
+    #[serde(default = "default_breaker_open")]
+    pub breaker_open_ms: u64,
+}
+
+fn default_source_connect() -> u64 {
+    2_000
+}
+fn default_source_answer() -> u64 {
+    5_000
+}
+fn default_source_concurrency() -> usize {
+    64
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open() -> u64 {
+    10_000
+}
+
+/// The gateway's client identity towards sources (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceClientSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl SourceSection {
+    /// `(host, port)` of an `https://host[:port]` URL.
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let rest = self.url.strip_prefix("https://")?;
+        let authority = rest.split('/').next()?;
+        if authority.is_empty() {
+            return None;
+        }
+        match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+                Some((host.trim_matches(['[', ']']).to_owned(), port.parse().ok()?))
+            }
+            _ => Some((authority.trim_matches(['[', ']']).to_owned(), 443)),
+        }
+    }
+
+    fn check(&self, i: usize) -> Result<(), (String, String)> {
+        let key = |k: &str| format!("sources[{i}].{k}");
+        if self.host_port().is_none() {
+            return Err((key("url"), "must be https://host[:port]".into()));
+        }
+        if self.connect_timeout_ms == 0 || self.answer_timeout_ms == 0 {
+            return Err((
+                key("answer_timeout_ms"),
+                "timeouts must be at least 1 ms".into(),
+            ));
+        }
+        if self.max_concurrent == 0 {
+            return Err((key("max_concurrent"), "must be at least 1".into()));
+        }
+        if self.breaker_failures == 0 {
+            return Err((key("breaker_failures"), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+// --- end live disclosure ----------------------------------------------------------------------
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -839,6 +939,13 @@ impl Config {
         if let Some(ca) = self.logboek.as_mut().and_then(|l| l.ca.as_mut()) {
             fix(ca)
         }
+        for src in &mut self.sources {
+            fix(&mut src.ca);
+        }
+        if let Some(c) = self.source_client.as_mut() {
+            fix(&mut c.cert);
+            fix(&mut c.key);
+        }
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let p = Path::new(rest);
             if p.is_relative() && !rest.starts_with(':') {
@@ -865,6 +972,28 @@ impl Config {
             ));
         }
         self.database.check_tls()?;
+        for (i, src) in self.sources.iter().enumerate() {
+            src.check(i)?;
+            // A source fault must be decided (and audited) before the request itself times out.
+            if src.connect_timeout_ms + src.answer_timeout_ms >= self.limits.request_timeout_ms {
+                return Err((
+                    format!("sources[{i}].answer_timeout_ms"),
+                    "connect_timeout_ms + answer_timeout_ms must be below limits.request_timeout_ms".into(),
+                ));
+            }
+            if self.sources[..i].iter().any(|o| o.oin == src.oin) {
+                return Err((
+                    format!("sources[{i}].oin"),
+                    "this source is configured twice".into(),
+                ));
+            }
+        }
+        if !self.sources.is_empty() && self.source_client.is_none() {
+            return Err((
+                "source_client".into(),
+                "sources need the gateway's own client certificate (cert, key)".into(),
+            ));
+        }
         if self.database.acquire_timeout_ms == 0 {
             return Err((
                 "database.acquire_timeout_ms".into(),

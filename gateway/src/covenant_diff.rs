@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
 use chrono::NaiveDate;
-use policy::{Covenant, CovenantRef, FieldName, Grant, LegalBasis, Oin, Party, PartyRole, Purpose};
+use policy::{
+    Covenant, CovenantRef, Delivery, FieldName, Grant, LegalBasis, Oin, Party, PartyRole, Purpose,
+};
 
 /// One change to a grant that exists (for the same purpose and source) in both versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,17 @@ pub enum GrantChange {
     RolesRemoved {
         roles: Vec<String>,
         now_open: bool,
+    },
+    /// Live disclosure (issue 18): stored ↔ live.
+    Delivery {
+        from: Delivery,
+        to: Delivery,
+    },
+    /// A named norm added, changed or removed (`None` = absent).
+    Norm {
+        name: String,
+        from: Option<i64>,
+        to: Option<i64>,
     },
 }
 
@@ -188,6 +201,23 @@ fn grant_changes(a: &Grant, b: &Grant) -> Vec<GrantChange> {
             roles: roles_removed,
             now_open: b.roles.is_empty(),
         });
+    }
+    if a.delivery != b.delivery {
+        out.push(GrantChange::Delivery {
+            from: a.delivery,
+            to: b.delivery,
+        });
+    }
+    let names: BTreeSet<&String> = a.norms.keys().chain(b.norms.keys()).collect();
+    for name in names {
+        let (from, to) = (a.norms.get(name).copied(), b.norms.get(name).copied());
+        if from != to {
+            out.push(GrantChange::Norm {
+                name: name.clone(),
+                from,
+                to,
+            });
+        }
     }
     out
 }
@@ -397,6 +427,14 @@ impl CovenantDiff {
                 g.roles.join(", ")
             );
         }
+        if g.delivery == Delivery::Live {
+            s.push_str(
+                "; fetched live from the source's own service at each disclosure, nothing kept",
+            );
+        }
+        for (name, value) in &g.norms {
+            let _ = write!(s, "; norm {name} = {value}");
+        }
         s
     }
 
@@ -467,6 +505,23 @@ impl CovenantDiff {
             GrantChange::RolesRemoved { roles, .. } => format!(
                 "employees in the role(s) {} may no longer use this grant",
                 roles.join(", ")
+            ),
+            GrantChange::Delivery { to: Delivery::Live, .. } => {
+                "the fields are now fetched live from the source's own service at each disclosure (nothing kept in the gateway)".into()
+            }
+            GrantChange::Delivery { .. } => {
+                "the fields now come from the record the source hands over (kept in the gateway)".into()
+            }
+            GrantChange::Norm { name, from: None, to: Some(v) } => {
+                format!("norm {name} set to {v}")
+            }
+            GrantChange::Norm { name, from: Some(v), to: None } => {
+                format!("norm {name} (was {v}) removed")
+            }
+            GrantChange::Norm { name, from, to } => format!(
+                "norm {name} changed from {} to {}",
+                from.map_or("none".into(), |v| v.to_string()),
+                to.map_or("none".into(), |v| v.to_string())
             ),
         }
     }
@@ -745,6 +800,24 @@ mod tests {
             }]
         );
         assert!(d.to_string().contains("order of the fields changed"));
+    }
+
+    #[test]
+    fn delivery_and_norms_are_reported() {
+        let a = v1();
+        let mut b = a.clone();
+        b.version = 2;
+        b.grants[1].delivery = Delivery::Live;
+        b.grants[1]
+            .norms
+            .insert("partner_income_monthly".into(), 1800);
+        let d = diff(&a, &b);
+        let text = d.to_string();
+        assert!(text.contains("fetched live from the source"), "{text}");
+        assert!(
+            text.contains("norm partner_income_monthly set to 1800"),
+            "{text}"
+        );
     }
 
     #[test]

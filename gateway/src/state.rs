@@ -46,6 +46,8 @@ pub struct Parts {
     pub rate_limiter: RateLimiter,
     pub organisations: HashMap<Oin, String>,
     pub covenant_admin: AdminLock,
+    /// Live disclosure: the sources' own services (issue 18).
+    pub sources: crate::upstream::Sources,
 }
 
 /// Serialises administrative acts, so that snapshots rebuilt after each are swapped in in order

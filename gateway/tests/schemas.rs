@@ -14,6 +14,7 @@ use gateway::api::{
 use gateway::audit::record::{AuditKind, AuditRecord, Outcome};
 use gateway::http::problem::ApiError;
 use gateway::ops::error::OpError;
+use gateway::upstream::SourceFault;
 use jsonschema::{Resource, Validator};
 use policy::{
     decide, AdminState, CatalogueDocument, ConsentBook, ConsentClaims, ConsentId, ConsentRecord,
@@ -844,6 +845,26 @@ fn every_op_error() -> Vec<OpError> {
             },
         });
     }
+    for fault in [
+        SourceFault::Unavailable,
+        SourceFault::Timeout,
+        SourceFault::InvalidAnswer,
+    ] {
+        errors.push(OpError::Source {
+            fault,
+            disclosure_id: "dsc_00000000000000000000000000000002".into(),
+        });
+    }
+    for fault in [
+        SourceFault::Unavailable,
+        SourceFault::Timeout,
+        SourceFault::InvalidAnswer,
+    ] {
+        errors.push(OpError::Source {
+            fault,
+            disclosure_id: "dsc_00000000000000000000000000000002".into(),
+        });
+    }
     for e in &errors {
         match e {
             OpError::InvalidBsn
@@ -869,6 +890,7 @@ fn every_op_error() -> Vec<OpError> {
             | OpError::NotFound
             | OpError::AuditUnavailable
             | OpError::Unavailable
+            | OpError::Source { .. }
             | OpError::Internal => {}
         }
     }

@@ -118,6 +118,8 @@ fn covenant(catalogue: &FieldCatalogue, i: usize) -> Covenant {
                 retention_days: 90,
                 processing_activity: None,
                 roles: Vec::new(),
+                delivery: Default::default(),
+                norms: Default::default(),
             }
         })
         .collect();

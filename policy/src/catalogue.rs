@@ -80,7 +80,71 @@ pub struct FieldSpec {
     /// Sensitive but not art. 9 (debts, eviction): shown as such to privacy officers.
     #[serde(default)]
     pub sensitive: bool,
+    /// A derived attribute: under a live grant the gateway computes it from a source field that
+    /// is fetched, used and dropped (`crate::live`). Under a stored grant it is a plain value the
+    /// source computed itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived: Option<Derivation>,
 }
+
+// --- live disclosure (issue 18): derived attributes -------------------------------------------
+
+/// How a derived attribute is computed from its one input field (see `crate::live::derive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Derivation {
+    /// Boolean: the input date lies on or after the decision date and no more than `months`
+    /// calendar months after it (e.g. WW ends within three months).
+    EndsWithinMonths { input: FieldName, months: u32 },
+    /// Boolean: the integer input is strictly above the norm the grant names `norm`.
+    AboveNorm { input: FieldName, norm: String },
+    /// Enum: the age on the decision date, from a birth date, in the bands `under-27`, `27-49`,
+    /// `50-and-over` (the labour-market bands of the Participatiewet and WW practice).
+    AgeBand { input: FieldName },
+}
+
+impl Derivation {
+    /// The source field it is computed from.
+    pub fn input(&self) -> &FieldName {
+        match self {
+            Derivation::EndsWithinMonths { input, .. }
+            | Derivation::AboveNorm { input, .. }
+            | Derivation::AgeBand { input } => input,
+        }
+    }
+
+    /// The grant norm it compares against, if any.
+    pub fn norm(&self) -> Option<&str> {
+        match self {
+            Derivation::AboveNorm { norm, .. } => Some(norm),
+            _ => None,
+        }
+    }
+
+    /// Whether `input` (its catalogue type) and `output` fit this rule.
+    fn fits(&self, input: &FieldType, output: &FieldType) -> bool {
+        match self {
+            Derivation::EndsWithinMonths { .. } => {
+                *input == FieldType::Date && *output == FieldType::Boolean
+            }
+            Derivation::AboveNorm { .. } => {
+                matches!(input, FieldType::Integer { .. }) && *output == FieldType::Boolean
+            }
+            Derivation::AgeBand { .. } => {
+                *input == FieldType::Date
+                    && *output
+                        == FieldType::Enum {
+                            values: AGE_BANDS.iter().map(|s| s.to_string()).collect(),
+                        }
+            }
+        }
+    }
+}
+
+/// The values of an `age-band` attribute, youngest first.
+pub const AGE_BANDS: [&str; 3] = ["under-27", "27-49", "50-and-over"];
+
+// --- end derived attributes --------------------------------------------------------------------
 
 /// The catalogue document as stored in `schemas/field-catalogue.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +170,8 @@ pub enum CatalogueError {
     Duplicate(FieldName),
     #[error("field `{0}` has an empty enum or an integer range with min > max")]
     EmptyType(FieldName),
+    #[error("derived attribute `{0}` names an input that is missing, itself derived, or of a type its rule cannot use")]
+    BadDerivation(FieldName),
 }
 
 impl FieldCatalogue {
@@ -123,6 +189,16 @@ impl FieldCatalogue {
             }
             if let Some(prev) = fields.insert(spec.name.clone(), spec) {
                 return Err(CatalogueError::Duplicate(prev.name));
+            }
+        }
+        for spec in fields.values() {
+            if let Some(d) = &spec.derived {
+                let ok = fields.get(d.input()).is_some_and(|i| {
+                    i.derived.is_none() && d.fits(&i.field_type, &spec.field_type)
+                });
+                if !ok {
+                    return Err(CatalogueError::BadDerivation(spec.name.clone()));
+                }
             }
         }
         Ok(FieldCatalogue {

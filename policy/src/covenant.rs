@@ -1,7 +1,7 @@
 //! Covenants (convenanten) between organisations: parties, validity and grants; their structural
 //! validation against the field catalogue; parsing from TOML or JSON.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -53,6 +53,36 @@ impl fmt::Display for LegalBasis {
     }
 }
 
+// --- live disclosure (issue 18) -------------------------------------------------------------
+
+/// Where a grant's fields come from when they are disclosed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// From the record the source handed over earlier (`POST /v1/handovers`).
+    #[default]
+    Stored,
+    /// Asked from the source's own service at the moment of disclosure; nothing is kept.
+    Live,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Stored => "stored",
+            Delivery::Live => "live",
+        }
+    }
+
+    /// The default, left out of the canonical form so that covenants signed before live
+    /// disclosure existed keep their hashes.
+    pub fn is_stored(&self) -> bool {
+        *self == Delivery::Stored
+    }
+}
+
+// --- end live disclosure ----------------------------------------------------------------------
+
 /// What one source may hand to which recipients, for one purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +97,13 @@ pub struct Grant {
     #[serde(default)]
     pub special_categories: bool,
     pub retention_days: u32,
+    /// Stored (default; absent from the canonical form) or live from the source's service.
+    #[serde(default, skip_serializing_if = "Delivery::is_stored")]
+    pub delivery: Delivery,
+    /// Named norms that derived attributes compare against (e.g. `partner_income_monthly`, in
+    /// whole euros). Absent from the canonical form when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub norms: BTreeMap<String, i64>,
     // --- issue 16: role-bound grants ---
     /// The recipient's roles allowed to use this grant (from the actor assertion the calling
     /// system sends). Empty: no role is bound, any caller of the recipient may use it. Left out
@@ -268,6 +305,21 @@ impl Covenant {
                         ),
                     ),
                     Some(_) => {}
+                }
+            }
+            // Live disclosure: a derived attribute is computed from its input only when live
+            // (stored, it is a plain value the source computed), and needs its norm.
+            for (f, field) in grant.fields.iter().enumerate() {
+                let Some(derivation) = catalogue.get(field).and_then(|s| s.derived.as_ref()) else {
+                    continue;
+                };
+                if let (Delivery::Live, Some(norm)) = (grant.delivery, derivation.norm()) {
+                    if !grant.norms.contains_key(norm) {
+                        problem(
+                            at(&format!("fields[{f}]")),
+                            format!("`{field}` compares against the norm `{norm}`, which this grant's norms do not name"),
+                        );
+                    }
                 }
             }
             if grant.legal_basis == LegalBasis::Consent && !grant.consent_required {

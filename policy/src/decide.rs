@@ -26,6 +26,7 @@
 //! A newer consent therefore supersedes an older one for the same purpose and covenant, even
 //! when it covers fewer fields or names other recipients: the client's latest word counts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -35,7 +36,7 @@ use crate::actor::Actor;
 use crate::canonical::CovenantRef;
 use crate::catalogue::FieldSpec;
 use crate::consent::{current_consent_for, ConsentLookup};
-use crate::covenant::{Grant, LegalBasis};
+use crate::covenant::{Delivery, Grant, LegalBasis};
 use crate::ids::{Bsn, ConsentId, FieldName, Oin, Purpose};
 use crate::snapshot::{ConsentBook, CovenantEntry, CovenantSet, Snapshot};
 
@@ -161,6 +162,10 @@ pub struct Basis {
     pub retention_days: u32,
     /// The grant's entry in the register of processing activities, when the covenant names one.
     pub processing_activity: Option<String>,
+    /// Where the released fields come from (issue 18: stored or live from the source).
+    pub delivery: Delivery,
+    /// The grant's named norms, for derived attributes under live delivery.
+    pub norms: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,6 +370,8 @@ impl DecisionPlan<'_> {
             consent: None,
             retention_days: grant.retention_days,
             processing_activity: grant.processing_activity.clone(),
+            delivery: grant.delivery,
+            norms: grant.norms.clone(),
         };
 
         // 2 (roles). Before anything about the subject is looked at.

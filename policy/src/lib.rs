@@ -7,6 +7,8 @@
 //!   [`HandoverPlan::held_under`]; [`admit_consent`] says whether a consent may be registered;
 //!   [`accept_handover`] whether a source may store a record.
 //! - The canonical covenant hash is documented in [`canonical`].
+//! - Live disclosure's pure half (fields to ask a source for, checking its answer, derived
+//!   attributes) is [`live`].
 
 pub mod actor;
 pub mod admission;
@@ -17,15 +19,19 @@ pub mod covenant;
 pub mod decide;
 pub mod handover;
 pub mod ids;
+pub mod live;
 pub mod snapshot;
 
 pub use actor::Actor;
 pub use admission::{admit_consent, ConsentInadmissible};
 pub use canonical::{canonical_json, CovenantRef, Sha256Hash};
-pub use catalogue::{CatalogueDocument, CatalogueError, FieldCatalogue, FieldSpec, FieldType};
+pub use catalogue::{
+    CatalogueDocument, CatalogueError, Derivation, FieldCatalogue, FieldSpec, FieldType, AGE_BANDS,
+};
 pub use consent::{current_consent, ConsentClaims, ConsentLookup, ConsentRecord, Evidence};
 pub use covenant::{
-    Covenant, CovenantProblem, DocumentFormat, Grant, LegalBasis, ParseError, Party, PartyRole,
+    Covenant, CovenantProblem, Delivery, DocumentFormat, Grant, LegalBasis, ParseError, Party,
+    PartyRole,
 };
 pub use decide::{
     decide, plan, Basis, Decision, DecisionPlan, DisclosureRequest, Permit, Refusal, RefusalReason,

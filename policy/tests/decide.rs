@@ -160,6 +160,8 @@ fn job_mediation_basis(covenant: &Covenant, consent: Option<&str>) -> Basis {
         consent: consent.map(|c| c.parse().unwrap()),
         retention_days: 90,
         processing_activity: Some(MAX_WW_ACTIVITY.into()),
+        delivery: Default::default(),
+        norms: Default::default(),
     }
 }
 
@@ -255,6 +257,8 @@ fn legal_obligation_grant(purpose: &str, granted: &[&str], special: bool) -> Gra
         retention_days: 30,
         processing_activity: None,
         roles: Vec::new(),
+        delivery: Default::default(),
+        norms: Default::default(),
     }
 }
 
@@ -428,6 +432,8 @@ fn bijstand_intake_under_legal_obligation_needs_no_consent() {
                 "https://register.drechtsteden.example/verwerkingsactiviteiten/bijstand-intake"
                     .into()
             ),
+            delivery: Default::default(),
+            norms: Default::default(),
         }
     );
 }
@@ -1710,6 +1716,36 @@ fn a_permit_names_the_processing_activity_of_its_grant() {
         permit.basis.processing_activity.as_deref(),
         Some("https://register.drechtsteden.example/verwerkingsactiviteiten/bijstand-intake")
     );
+}
+
+#[test]
+fn stored_delivery_is_absent_from_the_canonical_form_and_live_is_hashed() {
+    // Issue 18: `delivery = "stored"` (the default) written out changes nothing, so covenants
+    // signed before live disclosure keep their hashes; `live` and norms are covered by the hash.
+    let original = example_covenant();
+    let explicit = Covenant::parse(
+        &COVENANT_TOML.replace(
+            "retention_days = 90",
+            "retention_days = 90\ndelivery = \"stored\"",
+        ),
+        DocumentFormat::Toml,
+    )
+    .unwrap();
+    assert_eq!(explicit.grants[0].delivery, policy::Delivery::Stored);
+    assert_eq!(explicit.canonical_hash(), original.canonical_hash());
+    let bytes = String::from_utf8(original.canonical_bytes()).unwrap();
+    assert!(!bytes.contains("delivery") && !bytes.contains("norms"));
+    let mut live = original.clone();
+    live.grants[1].delivery = policy::Delivery::Live;
+    assert_ne!(live.canonical_hash(), original.canonical_hash());
+    assert!(String::from_utf8(live.canonical_bytes())
+        .unwrap()
+        .contains("\"delivery\":\"live\""));
+    let mut normed = live.clone();
+    normed.grants[1]
+        .norms
+        .insert("partner_income_monthly".into(), 1800);
+    assert_ne!(normed.canonical_hash(), live.canonical_hash());
 }
 
 // ---------------------------------------------------------------------------------------------

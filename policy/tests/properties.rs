@@ -414,7 +414,7 @@ fn generated_worlds_reach_every_outcome() {
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let mut withheld: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut special_released = 0;
-    for _ in 0..4000 {
+    for _ in 0..6000 {
         let w = strategy.new_tree(&mut runner).unwrap().current();
         let decision = w.decide();
         let key = match decision.refusal_reason() {

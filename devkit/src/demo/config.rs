@@ -23,6 +23,7 @@ pub fn write_config(paths: &DemoPaths, listen: &str) -> anyhow::Result<PathBuf> 
     if !paths.certs.join("ca.pem").exists() {
         crate::certs::generate(&paths.certs)?;
     }
+    crate::certs::ensure_gateway_client(&paths.certs)?;
     let certs = paths
         .certs
         .canonicalize()

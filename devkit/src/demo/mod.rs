@@ -6,6 +6,7 @@
 //! The demo prints organisation names, field names and decisions; BSNs only the made-up ones.
 
 mod config;
+mod live;
 mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,10 @@ use crate::sign;
 
 pub use config::{
     sdd_actor_assertion, write_config, write_role_covenant, INTAKE_PURPOSE, INTAKE_ROLE,
+};
+pub use live::{
+    add_live_source, live_covenant, run_live_scenario, source_records, write_source_config,
+    LiveOutcome,
 };
 pub use scenario::{print_curl, run_actor_scenario, run_scenario, wait_ready};
 

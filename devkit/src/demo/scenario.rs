@@ -12,7 +12,7 @@ use super::{
     CLIENT_WITH_CONSENT, SDD,
 };
 
-fn show(step: &str, resp: &ClientResponse) {
+pub(super) fn show(step: &str, resp: &ClientResponse) {
     let v = resp.json();
     println!("\n── {step}");
     println!("   HTTP {}", resp.status);
@@ -51,7 +51,7 @@ fn show(step: &str, resp: &ClientResponse) {
 }
 
 /// A disclosure request by the Sociale Dienst's (or another municipality's) system.
-async fn ask(
+pub(super) async fn ask(
     client: &MtlsClient,
     purpose: &str,
     bsn: &str,

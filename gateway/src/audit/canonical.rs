@@ -5,7 +5,9 @@
 
 use policy::Sha256Hash;
 
-use super::entry::{ActorFacts, AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName};
+use super::entry::{
+    ActorFacts, AuditEntry, AuditKind, ConsentTokenFacts, LiveFacts, Outcome, WithheldName,
+};
 
 /// Append the canonical JSON of `{seq, ..entry, prev_hash}` (every member of a record but
 /// `hash`) to `out`. Byte-identical to `policy::canonical_json` of the same value.
@@ -34,6 +36,7 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
         processing_activity,
         foreign_span_id,
         actor,
+        live,
     } = entry;
     // Members in the byte order of their names, as `canonical_json` sorts them.
     out.push(b'{');
@@ -84,6 +87,17 @@ pub fn encode_hashed(seq: i64, entry: &AuditEntry, prev_hash: &Sha256Hash, out: 
     opt_str(kind.map(AuditKind::as_str), out);
     out.extend_from_slice(b",\"legal_basis\":");
     opt_str(legal_basis.as_deref(), out);
+    // Absent, not null, when there is none: older records keep their hashes.
+    if let Some(LiveFacts { over_delivered }) = live {
+        out.extend_from_slice(b",\"live\":{\"over_delivered\":[");
+        for (i, f) in over_delivered.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(f, out);
+        }
+        out.extend_from_slice(b"]}");
+    }
     out.extend_from_slice(b",\"prev_hash\":");
     hash(prev_hash, out);
     if let Some(activity) = processing_activity {
@@ -342,6 +356,9 @@ mod tests {
                 role: Some("r".into()),
                 defect: Some(nasty.into()),
             }),
+            live: Some(LiveFacts {
+                over_delivered: vec![nasty.into(), "cv".into()],
+            }),
         };
         let h = Sha256Hash::of(b"x");
         for seq in [0, 1, 9, 10, 12345, -1, -987, i64::MAX, i64::MIN] {
@@ -426,6 +443,24 @@ mod tests {
         )
     }
 
+    /// The members added after the first release (all absent when `None`), as one boxed
+    /// strategy: one flat tuple of every member overflows a debug build's test-thread stack.
+    #[allow(clippy::type_complexity)]
+    fn later_members() -> BoxedStrategy<(
+        Option<String>,
+        Option<String>,
+        Option<ActorFacts>,
+        Option<Vec<String>>,
+    )> {
+        (
+            prop::option::of(text()),
+            prop::option::of(text()),
+            actor_facts(),
+            prop::option::of(prop::collection::vec(text(), 0..3)),
+        )
+            .boxed()
+    }
+
     prop_compose! {
         fn entry()(
             id in text(), kind in kind(), time in text(),
@@ -439,9 +474,7 @@ mod tests {
             fields_withheld in prop::collection::vec((text(), text()), 0..3),
             decision in prop::option::of(prop::sample::select(vec![Outcome::Permit, Outcome::Refuse])),
             reason in prop::option::of(text()),
-            processing_activity in prop::option::of(text()),
-            foreign_span_id in prop::option::of(text()),
-            actor in actor_facts(),
+            (processing_activity, foreign_span_id, actor, live) in later_members(),
         ) -> AuditEntry {
             AuditEntry {
                 id, kind, time, trace_id, span_id, requester_oin, requester_person, source_oin,
@@ -452,6 +485,7 @@ mod tests {
                     .map(|(field, reason)| WithheldName { field, reason })
                     .collect(),
                 decision, reason, processing_activity, foreign_span_id, actor,
+                live: live.map(|over_delivered| LiveFacts { over_delivered }),
             }
         }
     }

@@ -171,4 +171,16 @@ pub struct AuditEntry {
     /// their hashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<ActorFacts>,
+    /// Live disclosure (issue 18): present only on disclosures under a live grant; absent (not
+    /// null) on every other record, so that older records keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveFacts>,
+}
+
+/// What a live disclosure adds to its audit record: the fields the source sent without being
+/// asked (names only; the values were dropped, never kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LiveFacts {
+    pub over_delivered: Vec<String>,
 }

@@ -6,7 +6,7 @@ use policy::Sha256Hash;
 use serde::{Deserialize, Serialize};
 
 pub use super::entry::{
-    ActorFacts, AuditEntry, AuditKind, ConsentTokenFacts, Outcome, WithheldName,
+    ActorFacts, AuditEntry, AuditKind, ConsentTokenFacts, LiveFacts, Outcome, WithheldName,
 };
 
 /// A record as stored: the entry, its position in the chain and the chain hashes.

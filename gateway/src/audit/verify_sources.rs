@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::canonical;
 use super::checkpoint::{Checkpoint, CheckpointKeys};
 use super::record::{
-    ActorFacts, AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, Outcome, WithheldName,
+    ActorFacts, AuditEntry, AuditKind, AuditRecord, ConsentTokenFacts, LiveFacts, Outcome,
+    WithheldName,
 };
 use super::verify::{Problem, ProblemKind, Verifier, VerifyOptions, VerifyReport};
 use crate::store::{AuditRow, Store, StoreError};
@@ -75,6 +76,9 @@ struct WireRecord<'a> {
     /// it must be an object (like `consent_token`).
     #[serde(default, deserialize_with = "present")]
     actor: Option<Option<ActorFacts>>,
+    /// Live disclosures only; like `consent_token`, present it must be an object.
+    #[serde(default, deserialize_with = "present")]
+    live: Option<Option<LiveFacts>>,
     #[serde(borrow)]
     prev_hash: Cow<'a, str>,
     #[serde(borrow)]
@@ -126,6 +130,11 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
         Some(None) => return Err("not a well-formed record (`actor` is null)".into()),
         Some(facts) => facts,
     };
+    let live = match w.live {
+        None => None,
+        Some(None) => return Err("not a well-formed record (`live` is null)".into()),
+        Some(facts) => facts,
+    };
     let prev_hash = hash(&w.prev_hash, "prev_hash")?;
     let own_hash = hash(&w.hash, "hash")?;
     // A struct literal without `..`, so a new `AuditEntry` field must be added here too.
@@ -153,6 +162,7 @@ pub fn parse_record(text: &str) -> Result<AuditRecord, String> {
             processing_activity,
             foreign_span_id,
             actor,
+            live,
         },
         prev_hash,
         hash: own_hash,

@@ -105,6 +105,7 @@ fn entry(n: u64, rng: &mut Rng) -> AuditEntry {
                 defect: None,
             }),
         },
+        live: None,
     }
 }
 

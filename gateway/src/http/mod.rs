@@ -292,7 +292,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
             samples: vec![(Vec::new(), i64::from(state.audit.is_writable()))],
         },
     ];
-    let text = state.metrics.render(&gauges);
+    let mut text = state.metrics.render(&gauges);
+    // Live disclosure (issue 18): breaker state and calls per source.
+    state.sources.render_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::auth::{AuthError, HumanClaims, HumanVerifier};
 use crate::ops::error::OpError;
+use crate::upstream::SourceFault;
 
 /// A field a handover could not store, and why (the `fields` of its problem details).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -130,6 +131,11 @@ fn op_status(op: &OpError) -> (StatusCode, &'static str) {
         AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "Audit log unavailable"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+        Source {
+            fault: SourceFault::Timeout,
+            ..
+        } => (StatusCode::GATEWAY_TIMEOUT, "Source did not answer in time"),
+        Source { .. } => (StatusCode::BAD_GATEWAY, "Source gave no usable answer"),
     }
 }
 
@@ -171,6 +177,9 @@ impl IntoResponse for ApiError {
                 disclosure_id = Some(id.as_str());
                 withheld = (!w.is_empty()).then_some(w.as_slice());
             }
+            ApiError::Op(OpError::Source {
+                disclosure_id: id, ..
+            }) => disclosure_id = Some(id.as_str()),
             ApiError::Op(OpError::Handover(refusal @ HandoverRefusal::Fields { .. })) => {
                 fields = Some(
                     refusal

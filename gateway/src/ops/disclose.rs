@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use policy::{
-    Basis, ConsentBook, Decision, DisclosureRequest, Oin, Purpose, RefusalReason, Withheld,
+    Basis, ConsentBook, Decision, Delivery, DisclosureRequest, Oin, Permit, Purpose, RefusalReason,
+    Withheld,
 };
 use tracing::Instrument;
 
 use crate::api::{BasisView, DisclosureRequestBody, DisclosureResponse, RecordStatus};
-use crate::audit::record::{ActorFacts, AuditEntry, AuditKind, Outcome, WithheldName};
+use crate::audit::record::{ActorFacts, AuditEntry, AuditKind, LiveFacts, Outcome, WithheldName};
 use crate::crypto::{handover_aad, time_ordered_id};
 use crate::ops::consent::open_consents;
 use crate::ops::error::OpError;
@@ -19,6 +20,7 @@ use crate::ops::{actor_facts, append_durable, check_actor, refuse_audited};
 use crate::state::AppState;
 use crate::telemetry::TraceIds;
 use crate::timefmt::audit_time;
+use crate::upstream::{Query, SourceFault};
 
 fn withheld_names(withheld: &[Withheld]) -> Vec<WithheldName> {
     withheld
@@ -75,6 +77,7 @@ impl Recorded<'_> {
             processing_activity: basis.and_then(|b| b.processing_activity.clone()),
             foreign_span_id: self.trace.foreign_span_id,
             actor: Some(self.actor),
+            live: None,
         }
     }
 }
@@ -204,7 +207,12 @@ pub async fn disclose(
         Decision::Permit(p) => p,
     };
 
-    // Authorised: now, and only now, read the record.
+    // Authorised: now, and only now, read the record: live from the source's own service under
+    // a live grant (issue 18), else from the handover store.
+    if permit.basis.delivery == Delivery::Live {
+        let id = disclosure_id.clone();
+        return disclose_live(state, &request, permit, recorded, id, now).await;
+    }
     let source = permit.basis.source.to_string();
     let row = state
         .store
@@ -247,6 +255,110 @@ pub async fn disclose(
         purpose: request.purpose.to_string(),
         record,
         released,
+        withheld: permit.withheld,
+        basis: BasisView::from(&permit.basis),
+    })
+}
+
+// --- live disclosure (issue 18) ---------------------------------------------------------------
+
+/// After a permit under a live grant: ask the source for exactly the fields the permit needs
+/// (`policy::live::source_fields`), check its answer and compute derived attributes
+/// (`policy::live::assemble`), audit, then answer. A source fault refuses the whole request
+/// (audited, nothing released). Nothing from the answer is stored; inputs of derived attributes
+/// are dropped here with the rest of the answer.
+async fn disclose_live(
+    state: &AppState,
+    request: &DisclosureRequest,
+    permit: Permit,
+    recorded: Recorded<'_>,
+    disclosure_id: String,
+    now: chrono::DateTime<Utc>,
+) -> Result<DisclosureResponse, OpError> {
+    let covenants = state.covenants();
+    let catalogue = covenants.catalogue();
+    let fetch = policy::live::source_fields(&permit.released, catalogue);
+    let traceparent = match (&recorded.trace.trace_id, &recorded.trace.span_id) {
+        (Some(t), Some(s)) => Some(format!("00-{t}-{s}-01")),
+        _ => None,
+    };
+    let answer = state
+        .sources
+        .query(
+            &permit.basis.source,
+            Query {
+                subject: &request.subject,
+                fields: &fetch,
+                purpose: &request.purpose,
+                requester: &request.requester,
+                covenant: &permit.basis.covenant,
+                disclosure_id: &disclosure_id,
+                traceparent,
+            },
+        )
+        .instrument(tracing::info_span!("source_query", source = %permit.basis.source))
+        .await;
+    let assembled = answer.and_then(|a| {
+        let found = a.found;
+        policy::live::assemble(
+            &request.subject,
+            a,
+            &permit.released,
+            catalogue,
+            now.date_naive(),
+            &permit.basis.norms,
+        )
+        .map(|out| (found, out))
+        .map_err(|_| SourceFault::InvalidAnswer)
+    });
+    let (found, assembled) = match assembled {
+        Ok(ok) => ok,
+        Err(fault) => {
+            tracing::warn!(source = %permit.basis.source, reason = fault.reason(), "live disclosure refused: the source gave no usable answer");
+            let mut entry = recorded.entry(
+                Some(&permit.basis),
+                &permit.withheld,
+                Outcome::Refuse,
+                None,
+                Vec::new(),
+            );
+            entry.reason = Some(fault.reason().to_owned());
+            entry.live = Some(LiveFacts::default());
+            append_durable(state, entry).await?;
+            return Err(OpError::Source {
+                fault,
+                disclosure_id,
+            });
+        }
+    };
+    if !assembled.over_delivered.is_empty() {
+        tracing::warn!(
+            source = %permit.basis.source,
+            fields = ?assembled.over_delivered,
+            "the source sent fields it was not asked for; dropped"
+        );
+    }
+    let mut entry = recorded.entry(
+        Some(&permit.basis),
+        &permit.withheld,
+        Outcome::Permit,
+        None,
+        assembled.released.keys().cloned().collect(),
+    );
+    entry.live = Some(LiveFacts {
+        over_delivered: assembled.over_delivered,
+    });
+    append_durable(state, entry).await?;
+    Ok(DisclosureResponse {
+        disclosure_id,
+        decision: "permit".into(),
+        purpose: request.purpose.to_string(),
+        record: if found {
+            RecordStatus::Found
+        } else {
+            RecordStatus::NoRecord
+        },
+        released: assembled.released,
         withheld: permit.withheld,
         basis: BasisView::from(&permit.basis),
     })

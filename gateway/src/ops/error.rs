@@ -7,6 +7,7 @@ use std::time::Duration;
 use policy::{CovenantProblem, HandoverRefusal, Oin, RefusalReason, Withheld};
 
 use crate::failure_log::FailureLog;
+use crate::upstream::SourceFault;
 
 /// Why a use-case refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,27 @@ pub enum OpError {
     Unavailable,
     #[error("internal error")]
     Internal,
+    /// Live disclosure (issue 18): the source's own service gave no usable answer. Audited; the
+    /// request released nothing.
+    #[error("{}", source_text(*.fault))]
+    Source {
+        fault: SourceFault,
+        disclosure_id: String,
+    },
+}
+
+fn source_text(fault: SourceFault) -> &'static str {
+    match fault {
+        SourceFault::Unavailable => {
+            "the source's service could not be reached or refused the query; nothing was released"
+        }
+        SourceFault::Timeout => {
+            "the source's service did not answer in time; nothing was released"
+        }
+        SourceFault::InvalidAnswer => {
+            "the source's service gave an answer that could not be checked (malformed, about another subject, or a value of the wrong type); nothing was released"
+        }
+    }
 }
 
 impl OpError {
@@ -102,6 +124,7 @@ impl OpError {
             AuditUnavailable => "audit-unavailable",
             Unavailable => "unavailable",
             Internal => "internal",
+            Source { fault, .. } => fault.reason(),
         }
     }
 }

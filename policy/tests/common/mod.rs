@@ -124,6 +124,8 @@ pub fn grant() -> impl Strategy<Value = Grant> {
                     retention_days: days,
                     processing_activity: None,
                     roles: Vec::new(),
+                    delivery: Default::default(),
+                    norms: Default::default(),
                 }
             },
         )
