@@ -285,3 +285,82 @@ async fn console_logout_ends_the_session_on_the_server() {
     assert!(!body(&r).contains("<table"));
     assert!(body(&r).contains("/console/login/") || body(&r).contains("dev-login"));
 }
+
+#[tokio::test]
+async fn console_usage_report_counts_the_officers_own_employees_and_is_audited() {
+    let gw = Gateway::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Two disclosure requests by one Sociale Dienst employee (verified actor), one without.
+    for _ in 0..2 {
+        let token = devkit::demo::sdd_actor_assertion(&gw.certs, "emp-4711", &[], now).unwrap();
+        let r = gw
+            .client("sdd")
+            .send_with_headers(
+                Method::POST,
+                "/v1/disclosures",
+                None,
+                &[("actor-token", &token)],
+                Some(serde_json::to_vec(&ask(BSN, "bijstand-intake", &["ww_end_date"])).unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_ne!(r.status, 500);
+    }
+    gw.disclose("sdd", &ask(BSN, "bijstand-intake", &["ww_end_date"]))
+        .await;
+
+    let officer = Browser::login(&gw, SDD, "privacy-officer").await;
+    let form = officer.get("/console/usage").await;
+    assert_eq!(form.status, 200);
+    assert!(body(&form).contains("name=\"from\""));
+    // Without the CSRF token: refused before anything is read.
+    let today = chrono::Utc::now().date_naive();
+    let period = format!("from={}&to={}", today - chrono::Duration::days(1), today);
+    assert_eq!(officer.post("/console/usage", &period).await.status, 403);
+    // A period the wrong way round: the form again, with the problem.
+    let backwards = format!(
+        "csrf={}&from={}&to={}",
+        officer.csrf,
+        today,
+        today - chrono::Duration::days(3)
+    );
+    let r = officer.post("/console/usage", &backwards).await;
+    assert_eq!(r.status, 422);
+    assert!(body(&r).contains("role=\"alert\""));
+
+    let r = officer
+        .post("/console/usage", &format!("csrf={}&{period}", officer.csrf))
+        .await;
+    assert_eq!(r.status, 200);
+    let page = body(&r);
+    assert!(page.contains("Gebruiksrapportage"));
+    let row = page
+        .lines()
+        .find(|l| l.contains("emp-4711"))
+        .expect("a row for the employee");
+    assert!(
+        row.contains("<td class=\"n\">2</td>"),
+        "two disclosure requests: {row}"
+    );
+    assert!(page.contains("(no actor assertion)"));
+    assert!(!page.contains(BSN), "clients appear only as counts");
+
+    // Gorinchem's officer does not see the Sociale Dienst's employees.
+    let other = Browser::login(&gw, GORINCHEM, "privacy-officer").await;
+    let r = other
+        .post("/console/usage", &format!("csrf={}&{period}", other.csrf))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(!body(&r).contains("emp-4711"));
+
+    // The read is an audit record with the person.
+    let records = common::audit_records(&gw.store().await).await;
+    assert!(records.iter().any(|r| {
+        r.entry.kind == Some(AuditKind::AuditRead)
+            && r.entry.requester_oin.as_deref() == Some(SDD)
+            && r.entry.requester_person.as_deref() == Some("dev:privacy-officer")
+    }));
+}

@@ -169,7 +169,7 @@ pub async fn run_live_scenario(
     )
     .await?;
     super::scenario::show(
-        "11. LIVE: the Sociale Dienst asks for the current WW end date; the gateway asks UWV's own service for exactly these two fields and keeps nothing",
+        "16. LIVE: the Sociale Dienst asks for the current WW end date; the gateway asks UWV's own service for exactly these two fields and keeps nothing",
         &r,
     );
     let live_status = r.status;
@@ -185,7 +185,7 @@ pub async fn run_live_scenario(
     {
         let r = super::scenario::ask(&sdd, "max-ww-invitation", bsn, &rule).await?;
         super::scenario::show(
-            &format!("{}. DERIVED: the invitation selection for {who}: two yes/no answers, never the end date or the partner's income", 12 + i),
+            &format!("{}. DERIVED: the invitation selection for {who}: two yes/no answers, never the end date or the partner's income", 17 + i),
             &r,
         );
         let v = r.json();
@@ -201,7 +201,7 @@ pub async fn run_live_scenario(
     let r =
         super::scenario::ask(&sdd, "ww-end-signal", CLIENT_WITH_CONSENT, &["ww_end_date"]).await?;
     super::scenario::show(
-        "14. REFUSED: UWV's service is stopped; the gateway refuses (audited) rather than answer from a copy",
+        "19. REFUSED: UWV's service is stopped; the gateway refuses (audited) rather than answer from a copy",
         &r,
     );
     Ok(LiveOutcome {

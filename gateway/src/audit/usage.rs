@@ -77,28 +77,24 @@ pub struct UsageRow {
     pub flags: Vec<Flag>,
 }
 
-/// UTC → Europe/Amsterdam local time: CET (UTC+1), and CEST (UTC+2) from the last Sunday of March
-/// 01:00 UTC to the last Sunday of October 01:00 UTC (the EU rule since 1996).
+/// UTC → Europe/Amsterdam local time (CET/CEST), from the IANA time-zone database (as the
+/// data-subject report).
 pub fn amsterdam(utc: DateTime<Utc>) -> NaiveDateTime {
-    let year = utc.year();
-    let last_sunday = |month: u32| {
-        let first_next = if month == 12 {
-            NaiveDate::from_ymd_opt(year + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(year, month + 1, 1)
-        };
-        let last = first_next.and_then(|d| d.pred_opt()).unwrap_or_default();
-        let back = last.weekday().num_days_from_sunday();
-        last - Duration::days(i64::from(back))
-    };
-    let switch = |month: u32| {
-        last_sunday(month)
-            .and_hms_opt(1, 0, 0)
-            .unwrap_or_default()
-            .and_utc()
-    };
-    let summer = utc >= switch(3) && utc < switch(10);
-    (utc + Duration::hours(if summer { 2 } else { 1 })).naive_utc()
+    utc.with_timezone(&chrono_tz::Europe::Amsterdam).naive_local()
+}
+
+/// The longest period one usage report covers, in days.
+pub const MAX_DAYS: i64 = 92;
+
+/// A report period: `to` on or after `from`, at most [`MAX_DAYS`] days in all.
+pub fn check_period(from: NaiveDate, to: NaiveDate) -> Result<(), ReviewError> {
+    if to < from || (to - from).num_days() >= MAX_DAYS {
+        return Err(ReviewError::InvalidParameter {
+            name: "to",
+            expected: "a date on or after `from`, at most 92 days in all",
+        });
+    }
+    Ok(())
 }
 
 /// Whether local time `t` lies outside office hours (`start`..`end` hours, Monday to Friday).
@@ -315,6 +311,7 @@ pub async fn build(
             return Err(ReviewError::Forbidden);
         }
     }
+    check_period(from, to)?;
     record_read(
         state,
         reader,

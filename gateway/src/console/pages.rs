@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/records", get(records))
         .route("/console/records/{seq}", get(record))
         .route("/console/subject-report", get(report_form).post(report))
+        .route("/console/usage", get(usage_form).post(usage_report))
         .route("/console/export", get(export_form).post(export_download))
         .route("/console/verify", get(verify_form).post(verify))
         .route("/console/covenants", get(covenants))
@@ -310,9 +311,9 @@ pub async fn home(Extension(console): Extension<Arc<Console>>, headers: HeaderMa
 // ---- privacy officer ----
 
 /// The query parameters of the records page: the filter and the page; none names a person.
-/// Extension point: once audit records carry actors (issue 16), an `employee` filter is one more
-/// name here, one more member of `ReviewFilter`, and one more field in `records.html`; the
-/// per-employee usage report is one more page beside `overview` (same meta-audit pattern).
+/// Records carry the verified employee since issue 16, but the API takes that filter (`actor`)
+/// only in a request body; an employee filter here would need a POST form (not built yet). The
+/// per-employee view is the usage report (`/console/usage`).
 pub const RECORDS_QUERY: &[&str] = &[
     "from", "to", "purpose", "org", "decision", "reason", "kind", "cursor",
 ];
@@ -603,6 +604,95 @@ async fn report(
     match crate::audit::report::build(&state, &reader, &bsn).await {
         Ok(report) => {
             let mut resp = html(crate::audit::report::render_html(&report, lang.report()));
+            resp.extensions_mut().insert(ReportDocument);
+            resp
+        }
+        Err(e) => review_error(lang, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/usage_form.html")]
+struct UsageForm {
+    l: Layout,
+    problem: Option<String>,
+    from: String,
+    to: String,
+}
+
+/// The usage report's form: the last seven days (UTC dates) filled in.
+async fn usage_form(Extension(console): Extension<Arc<Console>>, headers: HeaderMap) -> Response {
+    let (lang, who) = match with_role(&console, &headers, Role::PrivacyOfficer) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let today = chrono::Utc::now().date_naive();
+    render(
+        StatusCode::OK,
+        &UsageForm {
+            l: layout(lang, lang.texts().usage, Some(&who), Some(&console)),
+            problem: None,
+            from: (today - chrono::Duration::days(6)).to_string(),
+            to: today.to_string(),
+        },
+    )
+}
+
+/// The per-employee usage report of the officer's own organisation (issue 16): the same
+/// printable page as `GET /v1/audit/usage-reports?format=html`, and the read is audited with the
+/// person.
+async fn usage_report(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    use crate::audit::usage;
+    let (lang, who) = match form_post(&console, &headers, Role::PrivacyOfficer, &form) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = lang.texts();
+    let fields = Fields(&form);
+    let date = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok())
+    };
+    let again = |problem: String| {
+        render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &UsageForm {
+                l: layout(lang, t.usage, Some(&who), Some(&console)),
+                problem: Some(problem),
+                from: fields.get("from").unwrap_or_default().to_owned(),
+                to: fields.get("to").unwrap_or_default().to_owned(),
+            },
+        )
+    };
+    let (Some(from), Some(to)) = (date("from"), date("to")) else {
+        return again(t.usage_bad_period.into());
+    };
+    if usage::check_period(from, to).is_err() {
+        return again(t.usage_bad_period.into());
+    }
+    let reader = match Reader::officer(who.claims()) {
+        Ok(r) => officer_scope(r),
+        Err(e) => return review_error(lang, e),
+    };
+    let Some(own) = reader.org.clone() else {
+        return review_error(lang, ReviewError::Forbidden);
+    };
+    match usage::build(&state, &reader, &own, from, to).await {
+        Ok(rows) => {
+            let page = usage::html(
+                &rows,
+                &own.to_string(),
+                from,
+                to,
+                &state.config.usage_review,
+            );
+            let mut resp = html(page);
             resp.extensions_mut().insert(ReportDocument);
             resp
         }

@@ -328,8 +328,6 @@ async fn export_response(
 
 /// The query parameters of `GET /v1/audit/usage-reports`.
 pub const USAGE_QUERY: &[&str] = &["from", "to", "format"];
-/// The longest period one usage report covers, in days.
-const MAX_USAGE_DAYS: i64 = 92;
 
 /// `GET /v1/audit/usage-reports?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv|html`: per employee
 /// and day (Europe/Amsterdam), the officer's own organisation's disclosure requests, with
@@ -351,7 +349,7 @@ async fn usage_report(
             .map_err(|_| ApiError::malformed(format!("`{name}`: a date such as 2026-11-25")))
     };
     let (from, to) = (date("from")?, date("to")?);
-    if to < from || (to - from).num_days() >= MAX_USAGE_DAYS {
+    if usage::check_period(from, to).is_err() {
         return Err(ApiError::malformed(
             "`to`: on or after `from`, and at most 92 days in all",
         ));
