@@ -80,7 +80,8 @@ pub struct UsageRow {
 /// UTC → Europe/Amsterdam local time (CET/CEST), from the IANA time-zone database (as the
 /// data-subject report).
 pub fn amsterdam(utc: DateTime<Utc>) -> NaiveDateTime {
-    utc.with_timezone(&chrono_tz::Europe::Amsterdam).naive_local()
+    utc.with_timezone(&chrono_tz::Europe::Amsterdam)
+        .naive_local()
 }
 
 /// The longest period one usage report covers, in days.
