@@ -82,7 +82,12 @@ PIDS+=("$SOURCE_PID")
 # ------------------------------------------------------------------ the gateway (live covenant)
 CONFIG=$("$LG" --write-demo-config "$WORK/gateway" --listen "127.0.0.1:$GATEWAY_PORT" \
     --certs "$CERTS" --covenant "$ROOT/schemas/examples/covenant-drechtsteden-live.toml")
+# As bench/compare.sh: the benchmark measures the gateway's work, not its per-organisation rate
+# limit (which would answer most requests with 429 at these rates).
 cat >>"$CONFIG" <<EOF2
+
+[limits]
+rate_per_org_per_sec = 0
 
 [source_client]
 cert = "$CERTS/gateway-client.pem"
