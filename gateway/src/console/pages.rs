@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
@@ -753,30 +752,10 @@ async fn export_download(
         Ok(r) => officer_scope(r),
         Err(e) => return review_error(lang, e),
     };
-    let export = match export::begin(&state, &reader, &filter, format).await {
-        Ok(x) => x,
-        Err(e) => return review_error(lang, e),
-    };
-    let through = export.through;
-    let stream = futures_util::StreamExt::map(export.into_stream(), |chunk| {
-        chunk.map_err(|e| {
-            tracing::error!(error = %e, "console export stopped: the audit log cannot be read");
-            std::io::Error::other("the audit log cannot be read")
-        })
-    });
-    let mut resp = Body::from_stream(stream).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"audit-export-{through}.{}\"",
-        format.as_str()
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
+    match export::begin(&state, &reader, &filter, format).await {
+        Ok(export) => crate::http::audit_review::download(export, format),
+        Err(e) => review_error(lang, e),
     }
-    resp
 }
 
 #[derive(Template)]

@@ -300,6 +300,12 @@ async fn export_response(
     filter.subject = subject.map(|s| s.bsn);
     filter.actor = actor.map(review::parse_actor).transpose()?;
     let export = export::begin(state, reader, &filter, format).await?;
+    Ok(private(download(export, format)))
+}
+
+/// An export as a download: streamed, with its file name and the last record it covers
+/// (`x-audit-through-seq`). The API and the console's export page both answer with it.
+pub fn download(export: export::Export, format: ExportFormat) -> Response {
     let through = export.through;
     let stream = futures_util::StreamExt::map(export.into_stream(), |chunk| {
         chunk.map_err(|e| {
@@ -321,7 +327,7 @@ async fn export_response(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert("x-audit-through-seq", HeaderValue::from(through));
-    Ok(private(resp))
+    resp
 }
 
 // --- issue 16: the usage review ---
