@@ -4,6 +4,7 @@
 // broken expectation; prints one line per check.
 import http from 'node:http';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import Provider from 'oidc-provider';
 import { chromium } from 'playwright-core';
@@ -35,9 +36,17 @@ const ACCOUNTS = {
   'nobody': { org: SDD, roles: ['intern'], name: 'Zonder rol' },
 };
 
+// The providers sign ID tokens with ES256 (P-256), the only kind besides EdDSA the console takes
+// (DESIGN.md: people's tokens are ES256/EdDSA only, never RS256).
+function signingKey(name) {
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: `${name}-es256` };
+}
+
 function startProvider(port, name, oin) {
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
+    jwks: { keys: [signingKey(name)] },
     clients: [{
       client_id: `console-${name}`,
       client_secret: `${name}-console-secret`,
@@ -45,6 +54,7 @@ function startProvider(port, name, oin) {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
     }],
     pkce: { required: () => true },
     claims: { openid: ['sub'], profile: ['name', 'roles', 'org'] },

@@ -195,11 +195,11 @@ fn provider_error<E: std::fmt::Display>(e: E) -> LoginError {
     LoginError::Provider(e.to_string())
 }
 
-/// ID-token signatures the console accepts: RS256 (which every OpenID provider must offer),
-/// PS256, ES256 and EdDSA. Never `none`, never an HMAC with the client secret.
-const ID_TOKEN_ALGS: [CoreJwsSigningAlgorithm; 4] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+/// ID-token signatures the console accepts: ES256 and EdDSA only, as every people's token
+/// (DESIGN.md §3); the organisation's provider is registered with
+/// `id_token_signed_response_alg` ES256 (or EdDSA). Never RS256/PS256, never `none`, never an HMAC
+/// with the client secret.
+const ID_TOKEN_ALGS: [CoreJwsSigningAlgorithm; 2] = [
     CoreJwsSigningAlgorithm::EcdsaP256Sha256,
     CoreJwsSigningAlgorithm::EdDsa,
 ];
