@@ -202,6 +202,14 @@ try {
   await axe(page, 'subject report');
   await shot(page, 'subject-report');
 
+  // The per-employee usage report (the last seven days are filled in).
+  await page.goto(`${GW}/console/usage`);
+  await axe(page, 'usage report form');
+  await Promise.all([page.waitForLoadState('load'), page.click('main button[type="submit"]')]);
+  ok((await page.textContent('body')).includes('Gebruiksrapportage'), 'the usage report is shown');
+  await axe(page, 'usage report');
+  await shot(page, 'usage-report');
+
   // Export download.
   await page.goto(`${GW}/console/export`);
   await axe(page, 'export');
